@@ -1,0 +1,124 @@
+"""Records passed between pipeline stages: small, frozen, typed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+Kind = Literal["frame", "person"]
+
+
+@dataclass(frozen=True, slots=True)
+class VideoFile:
+    """A file found by the scan, before anything is decoded."""
+
+    path: Path  # absolute
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class VideoInfo:
+    """What the decoder learned about a video's stream."""
+
+    duration: float  # seconds, from the decoded timeline
+    fps: float  # average frame rate
+    width: int
+    height: int
+    frame_count: int
+    timeline: Literal["pts", "frame-index"]  # where timestamps come from
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Frame:
+    """One sampled frame and its true presentation time."""
+
+    index: int  # position in the decoded stream
+    t: float  # presentation timestamp in seconds
+    image: np.ndarray  # H x W x 3, uint8, RGB
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    """Axis-aligned box in source-frame pixels."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+    @property
+    def width(self) -> float:
+        return self.x2 - self.x1
+
+    @property
+    def height(self) -> float:
+        return self.y2 - self.y1
+
+    def as_list(self) -> list[float]:
+        return [self.x1, self.y1, self.x2, self.y2]
+
+    def iou(self, other: Box) -> float:
+        iw = max(0.0, min(self.x2, other.x2) - max(self.x1, other.x1))
+        ih = max(0.0, min(self.y2, other.y2) - max(self.y1, other.y1))
+        inter = iw * ih
+        union = self.width * self.height + other.width * other.height - inter
+        return inter / union if union > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """A detected object in one frame."""
+
+    box: Box
+    score: float
+    label: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Crop:
+    """The pixels of one detection, cut from its frame with a margin."""
+
+    frame: Frame
+    detection: Detection
+    image: np.ndarray  # h x w x 3, uint8, RGB
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One indexed vector's meaning: a whole frame, or a person in a frame."""
+
+    vector_id: int
+    kind: Kind
+    frame_index: int
+    t: float
+    box: Box | None = None
+    detector_score: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One ranked search result."""
+
+    rank: int
+    score: float
+    item: Item
+    video: Path
+
+    def to_json(self) -> dict:
+        return {
+            "rank": self.rank,
+            "score": round(self.score, 6),
+            "kind": self.item.kind,
+            "video": str(self.video),
+            "t": round(self.item.t, 3),
+            "box": [round(v, 1) for v in self.item.box.as_list()] if self.item.box else None,
+            "id": self.item.vector_id,
+            "frame_index": self.item.frame_index,
+            "detector_score": (
+                round(self.item.detector_score, 4) if self.item.detector_score is not None else None
+            ),
+        }
