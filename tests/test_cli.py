@@ -1,0 +1,87 @@
+"""The command line: exit codes, JSON contracts, and effects checked through the Python API."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from conftest import VIDEOS, footage_folder
+from vidsearch import Archive
+from vidsearch.cli import cli
+
+
+def global_options(archive, options) -> list[str]:
+    return [
+        "--index", str(archive), "--clip-model", options["clip_model"],
+        "--clip-pretrained", options["clip_pretrained"], "--yolo-weights", options["yolo_weights"], "--device", "cpu",
+    ]
+
+
+def test_ingest_query_stats_eval(tmp_path, options):
+    root = footage_folder(tmp_path / "footage", "unit/intel_asl_walk.mkv", "unit/iscc_band_176x144.ogv")
+    (root / "zero.mp4").touch()
+    archive = tmp_path / "archive"
+    runner = CliRunner()
+    base = global_options(archive, options)
+
+    result = runner.invoke(cli, [*base, "ingest", str(root)])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("vidsearch: skipped")]
+    assert len(lines) == 2 and any("iscc_band_176x144.ogv" in line for line in lines)
+    assert "Traceback" not in result.output
+    assert "indexed 1 videos" in result.stdout
+
+    result = runner.invoke(cli, [*base, "query", "a woman in a yellow hoodie", "--kind", "person", "-k", "3", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["query"] == "a woman in a yellow hoodie"
+    assert [h["rank"] for h in payload["hits"]] == [1, 2, 3]
+    for hit in payload["hits"]:
+        assert hit["kind"] == "person" and len(hit["box"]) == 4
+        assert hit["video"] == str(root / "unit/intel_asl_walk.mkv")
+
+    result = runner.invoke(cli, [*base, "stats", "--json"])
+    stats = json.loads(result.stdout)
+    with Archive.open(archive, **options) as opened:
+        expected = opened.stats()
+    assert (stats["videos"], stats["frames"], stats["persons"]) == (1, expected.frames, expected.persons)
+    assert sorted(f["reason"] != "" for f in stats["failed"]) == [True, True]
+
+    manifest = tmp_path / "set.json"
+    manifest.write_text(json.dumps({"name": "tiny", "version": 1, "tolerance_s": 0.5, "queries": [
+        {"id": "q1", "text": "a person signing", "target": "any",
+         "relevant": [{"video": "unit/intel_asl_walk.mkv", "intervals": [[0.0, 3.0]]}]}]}))
+    result = runner.invoke(cli, [*base, "eval", str(manifest), "--root", str(root), "--json"])
+    assert result.exit_code == 0, result.output
+    [report] = json.loads(result.stdout)
+    # every hit of this one-video archive lies in the relevant interval, so the arithmetic is exact
+    assert (report["recall@1"], report["recall@10"], report["mrr"]) == (1.0, 1.0, 1.0)
+    assert report["not_indexed"] == []
+
+
+def test_bad_options_get_one_line_not_a_traceback(tmp_path, options):
+    runner = CliRunner()
+    base = global_options(tmp_path / "archive", options)
+    result = runner.invoke(cli, [*base, "ingest", str(VIDEOS / "unit"), "--fps", "0"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    result = runner.invoke(cli, ["--index", str(tmp_path / "a"), "--clip-model", "no-such-model", "query", "x"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1].startswith("Error: unknown open_clip model 'no-such-model'")
+    missing = str(tmp_path / "missing.pt")
+    result = runner.invoke(cli, [*base[:4], "--clip-pretrained", missing, "query", "x"])
+    assert result.exit_code == 1 and f"CLIP weights file not found: {missing}" in result.output
+
+
+def test_help_is_fast_and_loads_no_model_library():
+    code = (
+        "import sys, vidsearch, vidsearch.cli\n"
+        "heavy = {'torch', 'ultralytics', 'faiss', 'cv2', 'open_clip', 'decord'} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    result = subprocess.run([sys.executable, "-m", "vidsearch", "--help"], capture_output=True, text=True, check=True)
+    for command in ("ingest", "query", "eval", "stats", "prune"):
+        assert command in result.stdout

@@ -1,0 +1,70 @@
+"""Detect persons (or other detector classes) in batches of frames, and cut them out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .config import CropConfig, DetectorConfig
+from .errors import ConfigError
+from .records import Box, Crop, Detection, Frame
+
+
+class Detector:
+    """An ultralytics YOLO model, loaded once, run on batches of frames."""
+
+    def __init__(self, config: DetectorConfig, device: str):
+        # ultralytics has import-time side effects (settings file, logging): keep it out of `import vidsearch`.
+        from ultralytics import YOLO
+
+        self.config = config
+        self.device = device
+        self.model = YOLO(config.weights, task="detect")
+        names: dict[int, str] = self.model.names
+        by_name = {name: class_id for class_id, name in names.items()}
+        missing = [label for label in config.labels if label not in by_name]
+        if missing:
+            raise ConfigError(f"detector {config.weights} has no class {missing}; it knows {sorted(by_name)}")
+        self.class_ids = [by_name[label] for label in config.labels]
+        self.names = names
+
+    def detect(self, frames: Sequence[Frame]) -> list[list[Detection]]:
+        """Detections for each frame, in frame order."""
+        if not frames:
+            return []
+        results = self.model.predict(
+            # ultralytics takes numpy images as BGR
+            [frame.image[..., ::-1] for frame in frames],
+            conf=self.config.confidence,
+            iou=self.config.merge_iou,
+            classes=self.class_ids,
+            imgsz=self.config.image_size,
+            batch=self.config.batch_size,
+            half=self.device == "cuda",
+            device=self.device,
+            verbose=False,
+        )
+        detections = []
+        for result in results:
+            boxes = result.boxes
+            xyxy = boxes.xyxy.cpu().numpy().tolist()
+            scores = boxes.conf.cpu().numpy().tolist()
+            classes = boxes.cls.cpu().numpy().astype(int).tolist()
+            detections.append(
+                [
+                    Detection(box=Box(*coords), score=score, label=self.names[class_id])
+                    for coords, score, class_id in zip(xyxy, scores, classes)
+                ]
+            )
+        return detections
+
+
+def crop(frame: Frame, detection: Detection, config: CropConfig) -> Crop | None:
+    """The detection's pixels with a margin of context, or None when too small to mean anything."""
+    box = detection.box
+    if box.width < config.min_width or box.height < config.min_height:
+        return None
+    height, width = frame.image.shape[:2]
+    dx, dy = box.width * config.margin, box.height * config.margin
+    x1, y1 = max(0, int(box.x1 - dx)), max(0, int(box.y1 - dy))
+    x2, y2 = min(width, int(box.x2 + dx + 0.5)), min(height, int(box.y2 + dy + 0.5))
+    return Crop(frame=frame, detection=detection, image=frame.image[y1:y2, x1:x2])

@@ -1,0 +1,119 @@
+"""Embed images and texts into one normalized vector space with an open_clip model."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import ClipConfig
+from .errors import ConfigError
+
+log = logging.getLogger("vidsearch")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelIdentity:
+    """What makes two sets of vectors comparable: the architecture and the exact weights."""
+
+    model: str
+    weights: str  # "sha256:<hex>" of a local file, or "open_clip:<tag>" for a published tag
+    dim: int
+
+    def describe(self) -> str:
+        return f"{self.model} ({self.weights}, {self.dim}-d)"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _architecture(model: str) -> str:
+    """Register a model-config JSON with open_clip, so a new architecture is a file, not code."""
+    import open_clip
+
+    config_path = Path(model)
+    if config_path.suffix == ".json":
+        if not config_path.is_file():
+            raise ConfigError(f"CLIP model config not found: {config_path}")
+        open_clip.add_model_config(config_path)
+        return config_path.stem
+    if model not in open_clip.list_models():
+        raise ConfigError(f"unknown open_clip model {model!r}; see open_clip.list_models()")
+    return model
+
+
+def _is_path(pretrained: str) -> bool:
+    """open_clip tags are bare words; anything with a folder or a weights suffix is a local file."""
+    return os.sep in pretrained or Path(pretrained).suffix in {".pt", ".pth", ".bin", ".safetensors"}
+
+
+class ClipEmbedder:
+    """An open_clip model loaded once; images and texts go through it in batches."""
+
+    def __init__(self, config: ClipConfig, device: str):
+        import open_clip
+        import torch
+
+        architecture = _architecture(config.model)
+        pretrained = config.pretrained or None
+        weights_file = Path(pretrained) if pretrained and _is_path(pretrained) else None
+        if weights_file and not weights_file.is_file():
+            raise ConfigError(f"CLIP weights file not found: {weights_file}")
+        if pretrained and weights_file is None:
+            log.info("loading open_clip %s/%s (downloaded on first use)", architecture, pretrained)
+        model, _, preprocess = open_clip.create_model_and_transforms(
+            architecture, pretrained=str(weights_file) if weights_file else pretrained, device=device
+        )
+        self.config = config
+        self.device = device
+        self.half = device == "cuda"
+        self.model = (model.half() if self.half else model).eval()
+        self.preprocess = preprocess
+        self.tokenizer = open_clip.get_tokenizer(architecture)
+        self.batch_size = config.batch_size
+        with torch.inference_mode():
+            dim = int(self.model.encode_text(self.tokenizer(["a"]).to(device)).shape[-1])
+        weights = f"sha256:{file_sha256(weights_file)}" if weights_file else f"open_clip:{pretrained}"
+        self.identity = ModelIdentity(model=architecture, weights=weights, dim=dim)
+
+    def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """L2-normalized float32 vectors, one row per RGB uint8 image."""
+        import torch
+        from PIL import Image
+
+        if not images:
+            return np.zeros((0, self.identity.dim), dtype=np.float32)
+        out = []
+        for start in range(0, len(images), self.batch_size):
+            batch = torch.stack(
+                [self.preprocess(Image.fromarray(img)) for img in images[start : start + self.batch_size]]
+            ).to(self.device)
+            with torch.inference_mode():
+                out.append(self._normalized(self.model.encode_image(batch.half() if self.half else batch)))
+        return np.concatenate(out)
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
+        out = []
+        for start in range(0, len(texts), self.batch_size):
+            tokens = self.tokenizer(list(texts[start : start + self.batch_size])).to(self.device)
+            with torch.inference_mode():
+                out.append(self._normalized(self.model.encode_text(tokens)))
+        return np.concatenate(out) if out else np.zeros((0, self.identity.dim), dtype=np.float32)
+
+    @staticmethod
+    def _normalized(features) -> np.ndarray:
+        features = features.float()
+        features = features / features.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        return features.cpu().numpy().astype(np.float32)

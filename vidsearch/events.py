@@ -1,0 +1,45 @@
+"""What ingest reports while it runs; the caller decides how to show it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class IngestPlanned:
+    videos: int  # files found by the scan, before deciding which are unchanged
+
+
+@dataclass(frozen=True, slots=True)
+class VideoStarted:
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class FramesDone:
+    path: Path
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class VideoIndexed:
+    path: Path
+    frames: int
+    persons: int
+    video_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class VideoSkipped:
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class VideoFailed:
+    path: Path
+    reason: str
+
+
+IngestEvent = IngestPlanned | VideoStarted | FramesDone | VideoIndexed | VideoSkipped | VideoFailed

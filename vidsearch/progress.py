@@ -1,0 +1,49 @@
+"""The command line's view of a running ingest: a progress bar, and one line per file that failed."""
+
+from __future__ import annotations
+
+import sys
+
+from .events import FramesDone, IngestEvent, IngestPlanned, VideoFailed, VideoIndexed, VideoSkipped
+
+
+class IngestProgress:
+    """Called with each ingest event; draws a tqdm bar over videos with frames/s when `enabled`."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+        self.frames = 0
+
+    def __enter__(self) -> IngestProgress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def __call__(self, event: IngestEvent) -> None:
+        if isinstance(event, IngestPlanned) and self.enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=event.videos, unit="video", file=sys.stderr, dynamic_ncols=True)
+        elif isinstance(event, FramesDone) and self.bar is not None:
+            self.frames += event.count
+            elapsed = self.bar.format_dict["elapsed"] or 1e-9
+            self.bar.set_postfix_str(f"{self.frames} frames, {self.frames / elapsed:.1f} frames/s", refresh=False)
+            self.bar.refresh()
+        elif isinstance(event, VideoFailed):
+            self._line(f"vidsearch: skipped {event.path}: {event.reason}")
+            self._advance()
+        elif isinstance(event, (VideoIndexed, VideoSkipped)):
+            self._advance()
+
+    def _advance(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def _line(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr, flush=True)
