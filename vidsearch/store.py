@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import BigInteger, Float, ForeignKey, Integer, String, create_engine, event, func, select
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, create_engine, event, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -50,6 +50,7 @@ class FrameRow(Base):
     """A sampled frame; its id is also its vector's id in the frame index."""
 
     __tablename__ = "frames"
+    __table_args__ = (Index("ix_frames_video_t", "video_id", "t"),)
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     video_id: Mapped[int] = mapped_column(Integer, ForeignKey("videos.id", ondelete="CASCADE"))
     frame_index: Mapped[int] = mapped_column(Integer)
@@ -60,6 +61,7 @@ class PersonRow(Base):
     """A detected person; its id is also its vector's id in the person index."""
 
     __tablename__ = "persons"
+    __table_args__ = (Index("ix_persons_frame", "frame_id"),)
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     frame_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("frames.id", ondelete="CASCADE"))
     label: Mapped[str] = mapped_column(String)

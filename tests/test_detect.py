@@ -1,0 +1,58 @@
+"""The real YOLO11n on real footage: persons where people are, none in an empty room; crops with margins."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import VIDEOS, YOLO_WEIGHTS
+from vidsearch.config import default_settings
+from vidsearch.decode import VideoDecoder
+from vidsearch.detect import Detector, crop
+from vidsearch.records import Box, Detection, Frame
+
+
+@pytest.fixture(scope="module")
+def detector(tmp_path_factory):
+    from dataclasses import replace
+
+    config = replace(default_settings(tmp_path_factory.mktemp("a")).detector, weights=str(YOLO_WEIGHTS))
+    return Detector(config, "cpu")
+
+
+def frames_at(path, times):
+    with VideoDecoder(path) as decoder:
+        frames = [f for batch in decoder.frames(2.0, batch_size=64) for f in batch]
+    return [min(frames, key=lambda f: abs(f.t - t)) for t in times]
+
+
+def test_pedestrians_are_found_in_surveillance_footage(detector):
+    frames = frames_at(VIDEOS / "scenes/opencv_vtest_pets2009.avi", [10.0, 30.0, 50.0])
+    for detections in detector.detect(frames):
+        assert len(detections) >= 3
+        assert all(d.label == "person" and d.score >= 0.5 for d in detections)
+        assert all(0 <= d.box.x1 < d.box.x2 <= 768 and 0 <= d.box.y1 < d.box.y2 <= 576 for d in detections)
+
+
+def test_no_person_in_the_empty_room_one_in_each_occupied_span(detector):
+    path = VIDEOS / "scenes/intel_one-by-one-person-detection.mp4"
+    empty = [3.0, 21.5, 48.0, 72.0, 90.0, 122.0, 138.0]
+    occupied = [13.0, 34.0, 60.0, 80.8, 106.0, 130.0]
+    results = detector.detect(frames_at(path, empty + occupied))
+    assert [len(d) for d in results[: len(empty)]] == [0] * len(empty)
+    assert [len(d) for d in results[len(empty) :]] == [1] * len(occupied)
+    # 80.8 s: the hand-made ground-truth box of the dev set (about +-15 px)
+    assert results[len(empty) + 3][0].box.iou(Box(364, 32, 492, 376)) > 0.7
+
+
+def test_crop_adds_a_margin_inside_the_frame_and_skips_tiny_boxes():
+    config = default_settings(__import__("pathlib").Path(".")).crop
+    image = np.arange(100 * 200 * 3, dtype=np.uint8).reshape(100, 200, 3)
+    frame = Frame(index=0, t=0.0, image=image)
+    cut = crop(frame, Detection(Box(50, 20, 70, 80), 0.9, "person"), config)
+    assert cut.image.shape == (72, 24, 3)  # 10 % of 60 px and 20 px on each side
+    assert np.array_equal(cut.image, image[14:86, 48:72])
+    edge = crop(frame, Detection(Box(190, 0, 200, 100), 0.9, "person"), config)
+    assert edge is None  # 10 px wide: below the minimum width
+    border = crop(frame, Detection(Box(180, 0, 200, 100), 0.9, "person"), config)
+    assert border.image.shape == (100, 22, 3)  # clipped to the frame
