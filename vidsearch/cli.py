@@ -221,5 +221,21 @@ def prune(obj: Context):
     click.echo(f"{len(gone)} videos removed")
 
 
+@cli.command()
+@click.pass_obj
+@domain_errors
+def upgrade(obj: Context):
+    """Upgrade the archive's catalog to this version of vidsearch (keeps every row).
+
+    Example:
+
+        vidsearch --index ./vidsearch-index upgrade
+    """
+    from .archive import upgrade_archive
+
+    before, after = upgrade_archive(obj.settings.archive)
+    click.echo(f"schema {before} -> {after}" if before != after else f"schema already at {after}")
+
+
 def main() -> None:
     cli(prog_name="vidsearch")

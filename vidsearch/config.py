@@ -39,6 +39,22 @@ class CropConfig:
 class SamplingConfig:
     fps: float
     decode_batch: int
+    prefetch_batches: int  # decoded batches waiting for the models: decoding runs ahead by this much
+
+
+@dataclass(frozen=True, slots=True)
+class DedupConfig:
+    enabled: bool
+    grid: tuple[int, int]  # columns, rows of the grey grid compared between frames
+    pixel_delta: int  # a grid point changed when its grey level moved more than this (0-255)
+    max_changed_share: float  # a frame with fewer changed points than this share is a duplicate
+
+
+@dataclass(frozen=True, slots=True)
+class TrackConfig:
+    max_gap_s: float  # a track not seen for longer than this has ended
+    max_distance: float  # largest centre shift between samples, in box heights, for the same person
+    crop_window_s: float  # each track embeds its best crop once per window
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +70,8 @@ class Settings:
     detector: DetectorConfig
     crop: CropConfig
     sampling: SamplingConfig
+    dedup: DedupConfig
+    track: TrackConfig
     index: IndexConfig
     device: str = "auto"
     # True when the caller named a CLIP model; otherwise an existing archive's own model is used.
@@ -77,6 +95,8 @@ def default_settings(archive: Path) -> Settings:
         detector=_section(DetectorConfig, raw["detector"]),
         crop=_section(CropConfig, raw["crop"]),
         sampling=_section(SamplingConfig, raw["sampling"]),
+        dedup=_section(DedupConfig, raw["dedup"]),
+        track=_section(TrackConfig, raw["track"]),
         index=_section(IndexConfig, raw["index"]),
     )
 

@@ -12,11 +12,6 @@ class IngestPlanned:
 
 
 @dataclass(frozen=True, slots=True)
-class VideoStarted:
-    path: Path
-
-
-@dataclass(frozen=True, slots=True)
 class FramesDone:
     path: Path
     count: int
@@ -42,4 +37,4 @@ class VideoFailed:
     reason: str
 
 
-IngestEvent = IngestPlanned | VideoStarted | FramesDone | VideoIndexed | VideoSkipped | VideoFailed
+IngestEvent = IngestPlanned | FramesDone | VideoIndexed | VideoSkipped | VideoFailed

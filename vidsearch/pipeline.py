@@ -1,9 +1,15 @@
-"""The order of the stages for one video: decode, detect, crop, embed. Only this module knows it."""
+"""The order of the stages: decode, drop duplicates, detect, track, crop, embed. Only this module knows it.
+
+Decoding runs ahead in a thread while the models work on the previous batch (decoders and torch both
+release the GIL), so the wall time approaches the slowest stage rather than the sum of all of them.
+"""
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,14 +17,17 @@ import numpy as np
 
 from .config import Settings
 from .decode import VideoDecoder
+from .dedup import DuplicateFilter
 from .detect import Detector, crop
 from .embed import ClipEmbedder
-from .records import FoundPerson, SampledFrame, VideoInfo
+from .errors import DecodeError
+from .records import Crop, FoundPerson, Frame, SampledFrame, VideoInfo
+from .track import Tracker
 
 
 @dataclass(slots=True)
 class StageSeconds:
-    """Wall time spent in each stage, accumulated over batches."""
+    """Time spent in each stage, accumulated over batches (decode runs in its own thread)."""
 
     decode: float = 0.0
     detect: float = 0.0
@@ -37,58 +46,212 @@ class ProcessedVideo:
     """Everything one video contributes to the archive, without pixels."""
 
     info: VideoInfo
-    frames: list[SampledFrame]
-    persons: list[FoundPerson]
+    frames: list[SampledFrame]  # kept frames, each with a vector in frame_vectors
+    frames_skipped: int  # sampled frames dropped as duplicates of the last kept one
+    persons: list[FoundPerson]  # every detection; those marked embedded have a vector in person_vectors
     frame_vectors: np.ndarray
-    person_vectors: np.ndarray
+    person_vectors: np.ndarray  # in the order of the embedded persons
     seconds: StageSeconds = field(default_factory=StageSeconds)
 
 
-def process_video(
-    path: Path,
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    path: Path
+    frames: list[Frame]
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    path: Path
+    info: VideoInfo
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    path: Path
+    error: DecodeError
+
+
+@dataclass(frozen=True, slots=True)
+class _Crashed:
+    error: BaseException  # a bug in the decode thread, raised again in the caller's thread
+
+
+_DONE = object()
+
+
+class _VideoWork:
+    """The running state of one video between its batches."""
+
+    def __init__(self, settings: Settings, dim: int):
+        self.settings = settings
+        self.duplicates = DuplicateFilter(settings.dedup) if settings.dedup.enabled else None
+        self.tracker = Tracker(settings.track)
+        self.frames: list[SampledFrame] = []
+        self.skipped = 0
+        self.detections: list[tuple[int, object, int]] = []  # (frame position, detection, track)
+        self.pending: dict[int, Crop] = {}  # crops that may still be chosen, by detection position
+        self.embedded: list[int] = []  # detection positions in the order of their vectors
+        self.frame_vectors: list[np.ndarray] = []
+        self.person_vectors: list[np.ndarray] = [np.zeros((0, dim), np.float32)]
+        self.seconds = StageSeconds()
+
+    def keep(self, batch: list[Frame]) -> list[Frame]:
+        if self.duplicates is None:
+            return batch
+        kept = []
+        for frame in batch:
+            if self.duplicates.is_duplicate(frame):
+                self.skipped += 1
+                self.tracker.hold(frame.t)
+            else:
+                kept.append(frame)
+        return kept
+
+    def track(self, frames: list[Frame], detections_per_frame) -> list[int]:
+        """Give each detection its track; returns the detection positions whose crops are chosen now."""
+        chosen: list[int] = []
+        for frame, detections in zip(frames, detections_per_frame):
+            position = len(self.frames)
+            self.frames.append(SampledFrame(frame_index=frame.index, t=frame.t))
+            keyed = []
+            for detection in detections:
+                cut = crop(frame, detection, self.settings.crop)
+                if cut is None:
+                    continue
+                key = len(self.detections)
+                self.detections.append((position, detection, -1))
+                self.pending[key] = cut
+                keyed.append((key, detection.box, detection.score))
+            tracks, closed = self.tracker.step(frame.t, keyed)
+            for (key, _, _), number in zip(keyed, tracks):
+                self.detections[key] = (*self.detections[key][:2], number)
+            chosen.extend(closed)
+        keep = self.tracker.candidates() | set(chosen)
+        # pixels stay only for crops that are chosen or still a track's best in its window
+        for key in [k for k in self.pending if k not in keep]:
+            del self.pending[key]
+        return chosen
+
+    def result(self, info: VideoInfo) -> ProcessedVideo:
+        embedded = set(self.embedded)
+        persons = [
+            FoundPerson(frame_position=position, detection=detection, track=number, embedded=key in embedded)
+            for key, (position, detection, number) in enumerate(self.detections)
+        ]
+        order = {key: i for i, key in enumerate(self.embedded)}
+        vectors = np.concatenate(self.person_vectors)
+        # vectors follow the persons' order, so the store can pair them without keys
+        person_vectors = vectors[[order[key] for key in sorted(embedded)]] if embedded else vectors
+        dim = vectors.shape[1]
+        return ProcessedVideo(
+            info=info,
+            frames=self.frames,
+            frames_skipped=self.skipped,
+            persons=persons,
+            frame_vectors=np.concatenate(self.frame_vectors) if self.frame_vectors else np.zeros((0, dim), np.float32),
+            person_vectors=person_vectors,
+            seconds=self.seconds,
+        )
+
+
+def process_videos(
+    paths: Iterable[Path],
     settings: Settings,
     embedder: ClipEmbedder,
     detector: Detector | None,
     fps: float,
-    on_frames: Callable[[int], None] = lambda n: None,
-) -> ProcessedVideo:
-    """Decode the sampled frames in batches; detect and embed each batch while its pixels are in memory."""
-    seconds = StageSeconds()
-    frames: list[SampledFrame] = []
-    persons: list[FoundPerson] = []
-    frame_vectors: list[np.ndarray] = []
-    person_vectors: list[np.ndarray] = []
-    with VideoDecoder(path) as decoder:
-        batches = decoder.frames(fps, batch_size=settings.sampling.decode_batch)
-        while True:
-            started = time.perf_counter()
-            batch = next(batches, None)
-            seconds.decode += time.perf_counter() - started
-            if batch is None:
-                break
-            crops = []
-            if detector is not None:
-                started = time.perf_counter()
-                for position, (frame, detections) in enumerate(zip(batch, detector.detect(batch)), len(frames)):
-                    for detection in detections:
-                        cut = crop(frame, detection, settings.crop)
-                        if cut is not None:
-                            crops.append(cut)
-                            persons.append(FoundPerson(frame_position=position, detection=detection))
-                seconds.detect += time.perf_counter() - started
-            started = time.perf_counter()
-            frame_vectors.append(embedder.embed_images([frame.image for frame in batch]))
-            person_vectors.append(embedder.embed_images([cut.image for cut in crops]))
-            seconds.embed += time.perf_counter() - started
-            frames.extend(SampledFrame(frame_index=f.index, t=f.t) for f in batch)
-            on_frames(len(batch))
-        info = decoder.info
-    dim = embedder.identity.dim
-    return ProcessedVideo(
-        info=info,
-        frames=frames,
-        persons=persons,
-        frame_vectors=np.concatenate(frame_vectors) if frame_vectors else np.zeros((0, dim), np.float32),
-        person_vectors=np.concatenate(person_vectors) if person_vectors else np.zeros((0, dim), np.float32),
-        seconds=seconds,
+    on_frames: Callable[[Path, int], None] = lambda path, n: None,
+) -> Iterator[tuple[Path, ProcessedVideo | DecodeError]]:
+    """Each video's result (or why it could not be decoded), in the order given."""
+    messages: queue.Queue = queue.Queue(maxsize=settings.sampling.prefetch_batches)
+    stop = threading.Event()
+    decoder = threading.Thread(
+        target=_decode_all, args=(list(paths), fps, settings.sampling.decode_batch, messages, stop),
+        name="vidsearch-decode", daemon=True,
     )
+    decoder.start()
+    work: _VideoWork | None = None
+    try:
+        for message in iter(messages.get, _DONE):
+            if isinstance(message, _Crashed):
+                raise message.error
+            if isinstance(message, _Failed):
+                work = None
+                yield message.path, message.error
+                continue
+            if work is None:
+                work = _VideoWork(settings, embedder.identity.dim)
+            if isinstance(message, _End):
+                work.seconds.decode += message.seconds
+                _embed_crops(work, work.tracker.finish(), embedder)
+                yield message.path, work.result(message.info)
+                work = None
+                continue
+            work.seconds.decode += message.seconds
+            _run_models(work, message.frames, embedder, detector)
+            on_frames(message.path, len(message.frames))
+    finally:
+        stop.set()
+        decoder.join()
+
+
+def _run_models(work: _VideoWork, batch: list[Frame], embedder: ClipEmbedder, detector: Detector | None) -> None:
+    frames = work.keep(batch)
+    if not frames:
+        return
+    started = time.perf_counter()
+    detections = detector.detect(frames) if detector is not None else [[] for _ in frames]
+    work.seconds.detect += time.perf_counter() - started
+    chosen = work.track(frames, detections)
+    started = time.perf_counter()
+    work.frame_vectors.append(embedder.embed_images([frame.image for frame in frames]))
+    work.seconds.embed += time.perf_counter() - started
+    _embed_crops(work, chosen, embedder)
+
+
+def _embed_crops(work: _VideoWork, chosen: list[int], embedder: ClipEmbedder) -> None:
+    if not chosen:
+        return
+    started = time.perf_counter()
+    work.person_vectors.append(embedder.embed_images([work.pending.pop(key).image for key in chosen]))
+    work.embedded.extend(chosen)
+    work.seconds.embed += time.perf_counter() - started
+
+
+def _decode_all(paths: list[Path], fps: float, batch_size: int, messages: queue.Queue, stop: threading.Event) -> None:
+    def send(message) -> bool:
+        """Wait for room in the queue unless the consumer has stopped listening."""
+        while not stop.is_set():
+            try:
+                messages.put(message, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    try:
+        _decode_each(paths, fps, batch_size, send)
+    except BaseException as error:  # noqa: BLE001 - handed to the consuming thread, which raises it
+        send(_Crashed(error))
+
+
+def _decode_each(paths: list[Path], fps: float, batch_size: int, send: Callable[[object], bool]) -> None:
+    for path in paths:
+        started = time.perf_counter()
+        try:
+            with VideoDecoder(path) as decoder:
+                for batch in decoder.frames(fps, batch_size=batch_size):
+                    if not send(_Batch(path, batch, time.perf_counter() - started)):
+                        return
+                    started = time.perf_counter()
+                info = decoder.info
+        except DecodeError as error:
+            if not send(_Failed(path, error)):
+                return
+            continue
+        if not send(_End(path, info, time.perf_counter() - started)):
+            return
+    send(_DONE)

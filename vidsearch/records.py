@@ -97,8 +97,10 @@ class SampledFrame:
 
 @dataclass(frozen=True, slots=True)
 class FoundPerson:
-    frame_position: int  # position of its frame in the video's list of sampled frames
+    frame_position: int  # position of its frame in the video's list of kept frames
     detection: Detection
+    track: int  # the same person across sampled frames of one video
+    embedded: bool  # whether its crop was embedded (the best of its track in a time window)
 
 
 @dataclass(frozen=True, slots=True)

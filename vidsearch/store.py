@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, create_engine, event, func, select
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, create_engine, event, func, select, true
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -43,6 +43,7 @@ class VideoRow(Base):
     frame_count: Mapped[int | None] = mapped_column(Integer)
     timeline: Mapped[str | None] = mapped_column(String)
     sample_fps: Mapped[float | None] = mapped_column(Float)
+    frames_skipped: Mapped[int] = mapped_column(Integer, server_default="0")  # duplicates of a kept frame
     indexed_at: Mapped[float] = mapped_column(Float)
 
 
@@ -61,7 +62,7 @@ class PersonRow(Base):
     """A detected person; its id is also its vector's id in the person index."""
 
     __tablename__ = "persons"
-    __table_args__ = (Index("ix_persons_frame", "frame_id"),)
+    __table_args__ = (Index("ix_persons_frame", "frame_id"), Index("ix_persons_embedded", "embedded"))
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     frame_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("frames.id", ondelete="CASCADE"))
     label: Mapped[str] = mapped_column(String)
@@ -70,6 +71,8 @@ class PersonRow(Base):
     y1: Mapped[float] = mapped_column(Float)
     x2: Mapped[float] = mapped_column(Float)
     y2: Mapped[float] = mapped_column(Float)
+    track: Mapped[int] = mapped_column(Integer, server_default="-1")  # the same person across a video's frames
+    embedded: Mapped[bool] = mapped_column(Boolean, server_default=true())  # has a vector in the person index
 
 
 videos_t, frames_t, persons_t, meta_t = (m.__table__ for m in (VideoRow, FrameRow, PersonRow, MetaRow))
@@ -86,6 +89,7 @@ class CatalogVideo:
     fingerprint: str | None
     status: str
     error: str | None
+    frames_skipped: int
 
 
 def _alembic_config(connection: Connection | None = None):
@@ -135,6 +139,12 @@ class Catalog:
         raise ArchiveError(
             f"{self.path} has schema {current}, this vidsearch needs {head}: run `vidsearch upgrade` first"
         )
+
+    def revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
 
     def upgrade(self) -> None:
         from alembic import command
@@ -196,6 +206,7 @@ class Catalog:
         info: VideoInfo,
         sample_fps: float,
         frames: Sequence[SampledFrame],
+        frames_skipped: int,
         persons: Sequence[FoundPerson],
         before_commit,
     ) -> tuple[int, np.ndarray, np.ndarray]:
@@ -211,7 +222,7 @@ class Catalog:
                     path=str(video.path), size=video.size, mtime_ns=video.mtime_ns, fingerprint=fingerprint,
                     status="indexed", error=None, duration=info.duration, fps=info.fps, width=info.width,
                     height=info.height, frame_count=info.frame_count, timeline=info.timeline,
-                    sample_fps=sample_fps, indexed_at=time.time(),
+                    sample_fps=sample_fps, frames_skipped=frames_skipped, indexed_at=time.time(),
                 )
             ).inserted_primary_key[0]
             first = int(conn.scalar(select(meta_t.c.value).where(meta_t.c.key == NEXT_ID)) or 1)
@@ -235,6 +246,7 @@ class Catalog:
                             "label": p.detection.label, "score": p.detection.score,
                             "x1": p.detection.box.x1, "y1": p.detection.box.y1,
                             "x2": p.detection.box.x2, "y2": p.detection.box.y2,
+                            "track": p.track, "embedded": p.embedded,
                         }
                         for pid, p in zip(person_ids, persons)
                     ],
@@ -245,14 +257,16 @@ class Catalog:
     # --- vectors' meaning -----------------------------------------------------------------------------
 
     def vector_ids(self, kind: Kind) -> np.ndarray:
-        table = frames_t if kind == "frame" else persons_t
+        query = select(frames_t.c.id) if kind == "frame" else select(persons_t.c.id).where(persons_t.c.embedded)
         with self.engine.connect() as conn:
-            return np.fromiter(conn.scalars(select(table.c.id)), dtype=np.int64)
+            return np.fromiter(conn.scalars(query), dtype=np.int64)
 
     def vector_ids_of_video(self, video_id: int) -> dict[Kind, np.ndarray]:
         frames = select(frames_t.c.id).where(frames_t.c.video_id == video_id)
-        persons = select(persons_t.c.id).join(frames_t, frames_t.c.id == persons_t.c.frame_id).where(
-            frames_t.c.video_id == video_id
+        persons = (
+            select(persons_t.c.id)
+            .join(frames_t, frames_t.c.id == persons_t.c.frame_id)
+            .where(frames_t.c.video_id == video_id, persons_t.c.embedded)
         )
         with self.engine.connect() as conn:
             return {
@@ -294,16 +308,20 @@ class Catalog:
                 .join(videos_t, videos_t.c.id == frames_t.c.video_id)
                 .where(persons_t.c.id.in_(ids))
             ).mappings()
-            return {
-                r["id"]: (
-                    Item(
-                        vector_id=r["id"], kind="person", frame_index=r["frame_index"], t=r["t"],
-                        box=Box(r["x1"], r["y1"], r["x2"], r["y2"]), detector_score=r["score"],
-                    ),
-                    Path(r["path"]),
-                )
-                for r in rows
-            }
+            return {r["id"]: (_person_item(r), Path(r["path"])) for r in rows}
+
+    def persons_of_video(self, video_id: int) -> list[tuple[Item, int, bool]]:
+        """Every person detected in a video, embedded or not, with its track, in time order."""
+        query = (
+            select(persons_t, frames_t.c.frame_index, frames_t.c.t)
+            .join(frames_t, frames_t.c.id == persons_t.c.frame_id)
+            .where(frames_t.c.video_id == video_id)
+            .order_by(frames_t.c.t, persons_t.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [
+                (_person_item(r), r["track"], r["embedded"]) for r in conn.execute(query).mappings()
+            ]
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
@@ -311,6 +329,8 @@ class Catalog:
                 "videos": conn.scalar(select(func.count()).where(videos_t.c.status == "indexed")),
                 "frames": conn.scalar(select(func.count()).select_from(frames_t)),
                 "persons": conn.scalar(select(func.count()).select_from(persons_t)),
+                "person_vectors": conn.scalar(select(func.count()).where(persons_t.c.embedded)),
+                "frames_skipped": conn.scalar(select(func.coalesce(func.sum(videos_t.c.frames_skipped), 0))),
                 "video_seconds": conn.scalar(select(func.coalesce(func.sum(videos_t.c.duration), 0.0))),
             }
 
@@ -322,10 +342,17 @@ def _upsert_meta(conn: Connection, key: str, value: str) -> None:
     conn.execute(statement.on_conflict_do_update(index_elements=["key"], set_={"value": value}))
 
 
+def _person_item(row) -> Item:
+    return Item(
+        vector_id=row["id"], kind="person", frame_index=row["frame_index"], t=row["t"],
+        box=Box(row["x1"], row["y1"], row["x2"], row["y2"]), detector_score=row["score"],
+    )
+
+
 def _catalog_video(row) -> CatalogVideo:
     return CatalogVideo(
         id=row.id, path=Path(row.path), size=row.size, mtime_ns=row.mtime_ns,
-        fingerprint=row.fingerprint, status=row.status, error=row.error,
+        fingerprint=row.fingerprint, status=row.status, error=row.error, frames_skipped=row.frames_skipped,
     )
 
 
