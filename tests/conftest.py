@@ -70,11 +70,12 @@ SMALL_SET = (
 
 @pytest.fixture(scope="session")
 def ingested(tmp_path_factory, options):
-    """An archive of a few real clips, a file decord cannot decode and a zero-byte file, ingested once."""
+    """An archive of a few real clips (one Theora, which only PyAV decodes), a zero-byte file and noise, ingested once."""
     from vidsearch import Archive
 
     root = footage_folder(tmp_path_factory.mktemp("footage"), *SMALL_SET)
     (root / "empty.mp4").touch()
+    (root / "noise.mp4").write_bytes(bytes(range(256)) * 400)
     archive = Archive.open(tmp_path_factory.mktemp("archive"), **options)
     report = archive.ingest([root])
     yield archive, root, report

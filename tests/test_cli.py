@@ -21,8 +21,9 @@ def global_options(archive, options) -> list[str]:
 
 
 def test_ingest_query_stats_eval(tmp_path, options):
-    root = footage_folder(tmp_path / "footage", "unit/intel_asl_walk.mkv", "unit/iscc_band_176x144.ogv")
+    root = footage_folder(tmp_path / "footage", "unit/intel_asl_walk.mkv")
     (root / "zero.mp4").touch()
+    (root / "notes.mp4").write_text("meeting notes, not a video\n")
     archive = tmp_path / "archive"
     runner = CliRunner()
     base = global_options(archive, options)
@@ -30,7 +31,10 @@ def test_ingest_query_stats_eval(tmp_path, options):
     result = runner.invoke(cli, [*base, "ingest", str(root)])
     assert result.exit_code == 0, result.output
     lines = [line for line in result.stderr.splitlines() if line.startswith("vidsearch: skipped")]
-    assert len(lines) == 2 and any("iscc_band_176x144.ogv" in line for line in lines)
+    assert sorted(lines) == [
+        f"vidsearch: skipped {root / 'notes.mp4'}: not a video file or unsupported container",
+        f"vidsearch: skipped {root / 'zero.mp4'}: empty file",
+    ]
     assert "Traceback" not in result.output
     assert "indexed 1 videos" in result.stdout
 
@@ -88,3 +92,18 @@ def test_help_is_fast_and_loads_no_model_library():
     result = subprocess.run([sys.executable, "-m", "vidsearch", "--help"], capture_output=True, text=True, check=True)
     for command in ("ingest", "query", "eval", "stats", "prune"):
         assert command in result.stdout
+
+
+def test_ingest_json_prints_one_event_per_line(tmp_path, options):
+    root = footage_folder(tmp_path / "footage", "unit/intel_asl_thanks.mkv")
+    (root / "broken.mp4").write_bytes(b"not a video at all")
+    result = CliRunner().invoke(cli, [*global_options(tmp_path / "archive", options), "ingest", str(root), "--json"])
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert events[0] == {"event": "planned", "videos": 2}
+    assert {e["event"] for e in events} == {"planned", "frames", "indexed", "failed", "done"}
+    [failed] = [e for e in events if e["event"] == "failed"]
+    assert failed["path"].endswith("broken.mp4") and failed["reason"]
+    done = events[-1]
+    assert done["event"] == "done" and done["indexed"] == 1
+    assert sum(e["count"] for e in events if e["event"] == "frames") == done["frames"] + done["frames_skipped"]

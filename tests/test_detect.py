@@ -7,7 +7,7 @@ import pytest
 
 from conftest import VIDEOS, YOLO_WEIGHTS
 from vidsearch.config import default_settings
-from vidsearch.decode import VideoDecoder
+from vidsearch.decode import open_video
 from vidsearch.detect import Detector, crop
 from vidsearch.records import Box, Detection, Frame
 
@@ -21,7 +21,7 @@ def detector(tmp_path_factory):
 
 
 def frames_at(path, times):
-    with VideoDecoder(path) as decoder:
+    with open_video(path) as decoder:
         frames = [f for batch in decoder.frames(2.0, batch_size=64) for f in batch]
     return [min(frames, key=lambda f: abs(f.t - t)) for t in times]
 

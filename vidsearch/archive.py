@@ -220,12 +220,25 @@ class Archive:
         *,
         fps: float | None = None,
         persons: bool = True,
+        sample: str | None = None,
+        reader: str | None = None,
+        ray_address: str | None = None,
         on_event: Callable[[IngestEvent], None] = lambda event: None,
     ) -> IngestReport:
-        """Index new and changed videos under `paths`; unchanged ones are skipped, bad ones recorded as failed."""
+        """Index new and changed videos under `paths`; unchanged ones are skipped, bad ones recorded as failed.
+
+        `sample` is "time" (frames nearest to each 1/fps step) or "keyframes" (keyframes only, coarse and fast);
+        `reader` is "pyav", "decord" or "auto". With `ray_address` ("local", "auto" or a cluster address)
+        videos are processed on Ray workers.
+        """
         fps = fps or self.settings.sampling.fps
         if fps <= 0:
             raise ConfigError(f"fps must be positive, not {fps}")
+        sampling = replace(
+            self.settings.sampling, mode=sample or self.settings.sampling.mode,
+            reader=reader or self.settings.sampling.reader,
+        )
+        settings = replace(self.settings, sampling=sampling)
         started = time.perf_counter()
         report = IngestReport()
         with self._writer():
@@ -251,10 +264,18 @@ class Archive:
                 else:
                     todo[entry.path] = (entry, fingerprint)
             last_save = time.monotonic()
-            results = process_videos(
-                todo, self.settings, embedder, detector, fps,
-                on_frames=lambda path, n: on_event(FramesDone(path, n)),
-            )
+            def on_frames(path: Path, count: int) -> None:
+                on_event(FramesDone(path, count))
+
+            if ray_address:
+                from .distribute import process_on_ray
+
+                # workers load exactly the model this archive holds
+                results = process_on_ray(
+                    list(todo), replace(settings, clip=embedder.config), fps, persons, ray_address, on_frames
+                )
+            else:
+                results = process_videos(todo, settings, embedder, detector, fps, on_frames)
             for path, result in results:
                 video, fingerprint = todo[path]
                 if isinstance(result, DecodeError):
@@ -307,7 +328,7 @@ class Archive:
 
         started = time.perf_counter()
         video_id, frame_ids, person_ids = self.catalog.replace_video(
-            video, fingerprint, result.info, fps, result.frames, result.frames_skipped, result.persons,
+            video, fingerprint, result.info, result.reader, fps, result.frames, result.frames_skipped, result.persons,
             before_commit=write_shard,
         )
         if old and old.id != video_id:

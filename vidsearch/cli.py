@@ -93,30 +93,45 @@ def cli(ctx, index_dir, clip_model, clip_pretrained, yolo_weights, device, verbo
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True), help="Frames sampled per second (default 1).")
 @click.option("--persons/--no-persons", default=True, show_default=True, help="Detect and embed persons.")
+@click.option("--sample", type=click.Choice(["time", "keyframes"]), default=None,
+              help="time: the frame nearest each 1/fps step (default); keyframes: keyframes only, coarse and fast.")
+@click.option("--reader", type=click.Choice(["pyav", "decord", "auto"]), default=None,
+              help="Decoding library (default pyav); auto: decord, PyAV where decord cannot read a file.")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+              help="Process videos on Ray: alone, starts Ray on this machine; or 'auto' or a cluster address.")
 @json_option
 @click.pass_obj
 @domain_errors
-def ingest(obj: Context, paths, fps, persons, as_json):
+def ingest(obj: Context, paths, fps, persons, sample, reader, ray_address, as_json):
     """Index the videos in PATHS (files or folders); only new or changed files are processed.
 
     A file that cannot be read is reported on one line and recorded as failed; the rest goes on.
+    An interrupted ingest (Ctrl-C, kill) resumes where it stopped when run again. With --json, progress
+    events are printed one JSON object per line, the last one {"event": "done", ...} with the totals.
 
     Example:
 
         vidsearch ingest /footage --fps 2
     """
-    from .progress import IngestProgress
+    from .progress import IngestProgress, json_line
 
-    with IngestProgress(enabled=not as_json and sys.stderr.isatty()) as progress:
-        report = obj.archive().ingest(paths, fps=fps, persons=persons, on_event=progress)
-    if as_json:
-        click.echo(json.dumps(report.to_json(), indent=1))
-        return
+    options = {"fps": fps, "persons": persons, "sample": sample, "reader": reader, "ray_address": ray_address}
+    try:
+        if as_json:
+            report = obj.archive().ingest(paths, **options, on_event=json_line)
+            json_line({"event": "done", **report.to_json()})
+            return
+        with IngestProgress(enabled=sys.stderr.isatty()) as progress:
+            report = obj.archive().ingest(paths, **options, on_event=progress)
+    except KeyboardInterrupt:
+        click.echo("vidsearch: interrupted; run the same command again to resume", err=True)
+        sys.exit(130)
     speed = report.video_seconds / report.wall_seconds if report.wall_seconds else 0.0
     click.echo(
-        f"indexed {report.indexed} videos ({report.frames} frames, {report.persons} persons, "
-        f"{report.video_seconds:.0f} s of video in {report.wall_seconds:.1f} s, {speed:.1f}x realtime); "
-        f"{report.unchanged} unchanged, {len(report.failed)} failed"
+        f"indexed {report.indexed} videos ({report.frames} frames, {report.frames_skipped} duplicates skipped, "
+        f"{report.persons} persons, {report.person_vectors} crops embedded; {report.video_seconds:.0f} s of video "
+        f"in {report.wall_seconds:.1f} s, {speed:.1f}x realtime); {report.unchanged} unchanged, "
+        f"{len(report.failed)} failed"
     )
 
 

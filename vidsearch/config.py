@@ -38,6 +38,8 @@ class CropConfig:
 @dataclass(frozen=True, slots=True)
 class SamplingConfig:
     fps: float
+    mode: str  # "time": frames nearest to each 1/fps step; "keyframes": keyframes only, a coarse fast mode
+    reader: str  # "pyav", "decord", or "auto" (decord, PyAV where decord cannot read a file)
     decode_batch: int
     prefetch_batches: int  # decoded batches waiting for the models: decoding runs ahead by this much
 
@@ -64,6 +66,12 @@ class IndexConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DistributedConfig:
+    cpus_per_task: int  # CPUs a Ray task reserves, and torch's thread count inside it
+    gpus_per_task: float  # GPUs a Ray task reserves when the cluster has GPUs
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     archive: Path
     clip: ClipConfig
@@ -73,6 +81,7 @@ class Settings:
     dedup: DedupConfig
     track: TrackConfig
     index: IndexConfig
+    distributed: DistributedConfig
     device: str = "auto"
     # True when the caller named a CLIP model; otherwise an existing archive's own model is used.
     clip_chosen: bool = field(default=False)
@@ -98,6 +107,7 @@ def default_settings(archive: Path) -> Settings:
         dedup=_section(DedupConfig, raw["dedup"]),
         track=_section(TrackConfig, raw["track"]),
         index=_section(IndexConfig, raw["index"]),
+        distributed=_section(DistributedConfig, raw["distributed"]),
     )
 
 

@@ -39,7 +39,7 @@ class Detector:
             classes=self.class_ids,
             imgsz=self.config.image_size,
             batch=self.config.batch_size,
-            half=self.device == "cuda",
+            quantize=16 if self.device == "cuda" else None,
             device=self.device,
             verbose=False,
         )

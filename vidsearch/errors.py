@@ -17,6 +17,10 @@ class DecodeError(VidsearchError):
         self.path = path
         self.reason = reason
 
+    def __reduce__(self):
+        # travels between processes (Ray workers) with both of its fields
+        return type(self), (self.path, self.reason)
+
 
 class ManifestError(VidsearchError):
     """An evaluation manifest is missing, unreadable or malformed."""

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import Settings
-from .decode import VideoDecoder
+from .config import SamplingConfig, Settings
+from .decode import open_video
 from .dedup import DuplicateFilter
 from .detect import Detector, crop
 from .embed import ClipEmbedder
@@ -46,6 +46,7 @@ class ProcessedVideo:
     """Everything one video contributes to the archive, without pixels."""
 
     info: VideoInfo
+    reader: str  # the library that decoded it
     frames: list[SampledFrame]  # kept frames, each with a vector in frame_vectors
     frames_skipped: int  # sampled frames dropped as duplicates of the last kept one
     persons: list[FoundPerson]  # every detection; those marked embedded have a vector in person_vectors
@@ -65,6 +66,7 @@ class _Batch:
 class _End:
     path: Path
     info: VideoInfo
+    reader: str
     seconds: float
 
 
@@ -135,7 +137,7 @@ class _VideoWork:
             del self.pending[key]
         return chosen
 
-    def result(self, info: VideoInfo) -> ProcessedVideo:
+    def result(self, info: VideoInfo, reader: str) -> ProcessedVideo:
         embedded = set(self.embedded)
         persons = [
             FoundPerson(frame_position=position, detection=detection, track=number, embedded=key in embedded)
@@ -148,6 +150,7 @@ class _VideoWork:
         dim = vectors.shape[1]
         return ProcessedVideo(
             info=info,
+            reader=reader,
             frames=self.frames,
             frames_skipped=self.skipped,
             persons=persons,
@@ -169,7 +172,7 @@ def process_videos(
     messages: queue.Queue = queue.Queue(maxsize=settings.sampling.prefetch_batches)
     stop = threading.Event()
     decoder = threading.Thread(
-        target=_decode_all, args=(list(paths), fps, settings.sampling.decode_batch, messages, stop),
+        target=_decode_all, args=(list(paths), fps, settings.sampling, messages, stop),
         name="vidsearch-decode", daemon=True,
     )
     decoder.start()
@@ -187,7 +190,7 @@ def process_videos(
             if isinstance(message, _End):
                 work.seconds.decode += message.seconds
                 _embed_crops(work, work.tracker.finish(), embedder)
-                yield message.path, work.result(message.info)
+                yield message.path, work.result(message.info, message.reader)
                 work = None
                 continue
             work.seconds.decode += message.seconds
@@ -221,7 +224,9 @@ def _embed_crops(work: _VideoWork, chosen: list[int], embedder: ClipEmbedder) ->
     work.seconds.embed += time.perf_counter() - started
 
 
-def _decode_all(paths: list[Path], fps: float, batch_size: int, messages: queue.Queue, stop: threading.Event) -> None:
+def _decode_all(
+    paths: list[Path], fps: float, sampling: SamplingConfig, messages: queue.Queue, stop: threading.Event
+) -> None:
     def send(message) -> bool:
         """Wait for room in the queue unless the consumer has stopped listening."""
         while not stop.is_set():
@@ -233,25 +238,25 @@ def _decode_all(paths: list[Path], fps: float, batch_size: int, messages: queue.
         return False
 
     try:
-        _decode_each(paths, fps, batch_size, send)
+        _decode_each(paths, fps, sampling, send)
     except BaseException as error:  # noqa: BLE001 - handed to the consuming thread, which raises it
         send(_Crashed(error))
 
 
-def _decode_each(paths: list[Path], fps: float, batch_size: int, send: Callable[[object], bool]) -> None:
+def _decode_each(paths: list[Path], fps: float, sampling: SamplingConfig, send: Callable[[object], bool]) -> None:
     for path in paths:
         started = time.perf_counter()
         try:
-            with VideoDecoder(path) as decoder:
-                for batch in decoder.frames(fps, batch_size=batch_size):
+            with open_video(path, reader=sampling.reader, sampling=sampling.mode) as decoder:
+                for batch in decoder.frames(fps, batch_size=sampling.decode_batch):
                     if not send(_Batch(path, batch, time.perf_counter() - started)):
                         return
                     started = time.perf_counter()
-                info = decoder.info
+                info, reader = decoder.info, decoder.reader
         except DecodeError as error:
             if not send(_Failed(path, error)):
                 return
             continue
-        if not send(_End(path, info, time.perf_counter() - started)):
+        if not send(_End(path, info, reader, time.perf_counter() - started)):
             return
     send(_DONE)

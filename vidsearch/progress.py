@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from dataclasses import asdict
 
 from .events import FramesDone, IngestEvent, IngestPlanned, VideoFailed, VideoIndexed, VideoSkipped
 
@@ -47,3 +49,15 @@ class IngestProgress:
             self.bar.write(text, file=sys.stderr)
         else:
             print(text, file=sys.stderr, flush=True)
+
+
+_EVENT_NAMES = {
+    IngestPlanned: "planned", FramesDone: "frames", VideoIndexed: "indexed",
+    VideoSkipped: "unchanged", VideoFailed: "failed",
+}
+
+
+def json_line(event: IngestEvent | dict) -> None:
+    """One JSON object per line on stdout, for scripts: {"event": "indexed", "path": ..., ...}."""
+    record = event if isinstance(event, dict) else {"event": _EVENT_NAMES[type(event)], **asdict(event)}
+    print(json.dumps(record, default=str), flush=True)

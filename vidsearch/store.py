@@ -44,6 +44,7 @@ class VideoRow(Base):
     timeline: Mapped[str | None] = mapped_column(String)
     sample_fps: Mapped[float | None] = mapped_column(Float)
     frames_skipped: Mapped[int] = mapped_column(Integer, server_default="0")  # duplicates of a kept frame
+    reader: Mapped[str | None] = mapped_column(String)  # the library that decoded it
     indexed_at: Mapped[float] = mapped_column(Float)
 
 
@@ -204,6 +205,7 @@ class Catalog:
         video: VideoFile,
         fingerprint: str,
         info: VideoInfo,
+        reader: str,
         sample_fps: float,
         frames: Sequence[SampledFrame],
         frames_skipped: int,
@@ -222,7 +224,7 @@ class Catalog:
                     path=str(video.path), size=video.size, mtime_ns=video.mtime_ns, fingerprint=fingerprint,
                     status="indexed", error=None, duration=info.duration, fps=info.fps, width=info.width,
                     height=info.height, frame_count=info.frame_count, timeline=info.timeline,
-                    sample_fps=sample_fps, frames_skipped=frames_skipped, indexed_at=time.time(),
+                    reader=reader, sample_fps=sample_fps, frames_skipped=frames_skipped, indexed_at=time.time(),
                 )
             ).inserted_primary_key[0]
             first = int(conn.scalar(select(meta_t.c.value).where(meta_t.c.key == NEXT_ID)) or 1)

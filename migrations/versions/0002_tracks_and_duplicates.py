@@ -1,4 +1,4 @@
-"""Person tracks, which detections were embedded, and how many sampled frames were duplicates.
+"""Person tracks, which detections were embedded, how many sampled frames were duplicates, which reader decoded.
 
 Revision ID: 0002
 Revises: 0001
@@ -23,6 +23,7 @@ def upgrade() -> None:
     op.create_index("ix_persons_embedded", "persons", ["embedded"])
     with op.batch_alter_table("videos") as batch:
         batch.add_column(sa.Column("frames_skipped", sa.Integer, nullable=False, server_default="0"))
+        batch.add_column(sa.Column("reader", sa.String))
 
 
 def downgrade() -> None:
@@ -32,3 +33,4 @@ def downgrade() -> None:
         batch.drop_column("track")
     with op.batch_alter_table("videos") as batch:
         batch.drop_column("frames_skipped")
+        batch.drop_column("reader")

@@ -1,23 +1,23 @@
-"""Decode a video file with decord and sample its frames by presentation time."""
+"""Read a video with decord, the reader the product is specified with, moving only forward through it."""
 
 from __future__ import annotations
 
 import math
-import re
 from bisect import bisect_right
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import count
 from pathlib import Path
 
 import numpy as np
 
-from .errors import DecodeError
-from .records import Frame, VideoInfo
+from ..errors import DecodeError
+from ..records import Frame, VideoInfo
+from .common import NOT_VIDEO, check_readable, check_sampling, pick_nearest, short_reason
 
-# decord's errors read "[12:00:00] /github/workspace/src/video/video_reader.cc:151: Check failed: ...";
-# each known cause maps to the words a user needs, keyed by a fragment of decord's own text.
+# decord's errors read "[12:00:00] /github/workspace/src/video/video_reader.cc:151: Check failed: ..."
 _KNOWN_CAUSES = (
-    ("Error reading", "not a video file or unsupported container"),
+    ("Error reading", NOT_VIDEO),
     ("cannot find video stream", "no video stream"),
     ("Invalid frame count", "no video frames"),
     # ffmpeg cannot build the pixel converter when the stream never yields a frame
@@ -25,16 +25,16 @@ _KNOWN_CAUSES = (
     # decord's decoder thread stops when ffmpeg rejects a packet; the main thread only sees that check
     ("threaded_decoder", "decoder failed on a packet"),
 )
-_CPP_PREFIX = re.compile(r"^\[[\d:]+\]\s+\S+:\d+:\s*")
-_MAX_REASON = 160
 
 
-class VideoDecoder:
+class DecordDecoder:
     """One open video: its stream facts, and its frames sampled at a rate per second."""
+
+    reader = "decord"
 
     def __init__(self, path: Path, *, num_threads: int = 0):
         self.path = path
-        _check_readable(path)
+        check_readable(path)
         decord = _quiet_decord()
         with self._errors_as_decode_error():
             self._reader = decord.VideoReader(str(path), num_threads=num_threads)
@@ -66,23 +66,15 @@ class VideoDecoder:
 
     def sample_indices(self, fps: float) -> list[int]:
         """Frames nearest to t = 0, 1/fps, 2/fps ... up to the last frame, each taken once."""
-        if not (math.isfinite(fps) and fps > 0):
-            raise ValueError(f"fps must be a positive number, got {fps}")
-        times = self._times
-        # the epsilon keeps a target that falls exactly on the last frame despite float32 rounding
-        targets = np.arange(math.floor(times[-1] * fps + 1e-6) + 1) / fps
-        after = np.minimum(np.searchsorted(times, targets), len(times) - 1)
-        before = np.maximum(after - 1, 0)
-        nearest = np.where(targets - times[before] <= times[after] - targets, before, after)
-        return np.unique(nearest).tolist()
+        check_sampling(fps, 1)
+        return [index for _, index in pick_nearest(zip(self._times.tolist(), count()), fps)]
 
     def frames(self, fps: float, batch_size: int = 16) -> Iterator[list[Frame]]:
         """Sampled frames in time order, in lists of at most `batch_size`; one pass at a time.
 
         A stream that breaks partway raises DecodeError after yielding the batches before the break.
         """
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        check_sampling(fps, batch_size)
         indices = self.sample_indices(fps)
         chunks = [indices[start : start + batch_size] for start in range(0, len(indices), batch_size)]
         decoded = self._decode_forward(chunks)
@@ -95,7 +87,7 @@ class VideoDecoder:
         # decord has no close: its ffmpeg context is freed when the reader is collected
         self._reader = None
 
-    def __enter__(self) -> VideoDecoder:
+    def __enter__(self) -> DecordDecoder:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -138,7 +130,7 @@ class VideoDecoder:
         try:
             yield
         except (RuntimeError, AssertionError, decord.DECORDError) as error:
-            reason = _cause(str(error))
+            reason = short_reason(str(error), _KNOWN_CAUSES)
             if chunk is not None:
                 reason = f"frames {chunk[0]}-{chunk[-1]} of {self.info.frame_count}: {reason}"
             raise DecodeError(self.path, reason) from error
@@ -152,17 +144,6 @@ def _quiet_decord():
     return decord
 
 
-def _check_readable(path: Path) -> None:
-    """Catch what decord would only call "Error reading", with the reason it leaves out."""
-    try:
-        with open(path, "rb") as file:
-            empty = not file.read(1)
-    except OSError as error:
-        raise DecodeError(path, (error.strerror or type(error).__name__).lower()) from error
-    if empty:
-        raise DecodeError(path, "empty file")
-
-
 def _usable_timeline(stamps: np.ndarray) -> bool:
     starts = stamps[:, 0]
     return bool(
@@ -171,12 +152,3 @@ def _usable_timeline(stamps: np.ndarray) -> bool:
         and (np.diff(starts) >= 0).all()
         and (len(starts) == 1 or starts[-1] > starts[0])
     )
-
-
-def _cause(message: str) -> str:
-    for fragment, cause in _KNOWN_CAUSES:
-        if fragment in message:
-            return cause
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
-    line = _CPP_PREFIX.sub("", lines[0]) if lines else "unknown decord error"
-    return line if len(line) <= _MAX_REASON else line[: _MAX_REASON - 3] + "..."
