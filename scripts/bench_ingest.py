@@ -104,7 +104,8 @@ def run_naive(path: Path, clip: tuple[str, str], seconds_of_video: float) -> dic
     from vidsearch.config import ClipConfig
     from vidsearch.embed import ClipEmbedder
 
-    embedder = ClipEmbedder(ClipConfig(model=clip[0], pretrained=clip[1], batch_size=1), "cpu")
+    # the blog tool runs plain fp32 PyTorch, one frame at a time
+    embedder = ClipEmbedder(ClipConfig(model=clip[0], pretrained=clip[1], batch_size=1, precision="fp32"), "cpu")
     reader = decord.VideoReader(str(path))
     fps = reader.get_avg_fps()
     count = min(len(reader), int(seconds_of_video * fps))

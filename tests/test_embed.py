@@ -1,0 +1,53 @@
+"""The CLIP embedder through the user's loading path (config JSON + weights file), on real frames."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from conftest import TINY_CLIP_CONFIG, VIDEOS
+from vidsearch.config import ClipConfig
+from vidsearch.decode import open_video
+from vidsearch.embed import ClipEmbedder
+from vidsearch.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def frames():
+    with open_video(VIDEOS / "scenes/opencv_vtest_pets2009.avi") as decoder:
+        return [f.image for batch in decoder.frames(0.25, batch_size=32) for f in batch]
+
+
+def config(weights, **changes) -> ClipConfig:
+    return replace(ClipConfig(str(TINY_CLIP_CONFIG), str(weights), batch_size=8, precision="auto"), **changes)
+
+
+def test_vectors_are_normalized_deterministic_and_batch_independent(tiny_clip_weights, frames):
+    embedder = ClipEmbedder(config(tiny_clip_weights), "cpu")
+    vectors = embedder.embed_images(frames)
+    assert vectors.shape == (len(frames), 64) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    one_by_one = np.concatenate([embedder.embed_images([f]) for f in frames[:5]])
+    np.testing.assert_allclose(one_by_one, vectors[:5], atol=2e-3)
+    texts = embedder.embed_texts(["a man in a red jacket", "a white van"])
+    assert texts.shape == (2, 64)
+    assert embedder.identity.model == "tiny-clip" and embedder.identity.weights.startswith("sha256:")
+
+
+def test_reduced_precision_agrees_with_fp32(tiny_clip_weights, frames):
+    auto = ClipEmbedder(config(tiny_clip_weights), "cpu")
+    exact = ClipEmbedder(config(tiny_clip_weights, precision="fp32"), "cpu")
+    cosine = np.sum(auto.embed_images(frames) * exact.embed_images(frames), axis=1)
+    assert cosine.min() > 0.999, cosine.min()
+    assert auto.identity == exact.identity  # the same weights: vectors of both may share an archive
+
+
+def test_bad_model_options_are_config_errors(tiny_clip_weights, tmp_path):
+    with pytest.raises(ConfigError, match="unknown open_clip model"):
+        ClipEmbedder(config(tiny_clip_weights, model="no-such-model"), "cpu")
+    with pytest.raises(ConfigError, match="CLIP weights file not found"):
+        ClipEmbedder(config(tmp_path / "missing.pt"), "cpu")
+    with pytest.raises(ConfigError, match="precision"):
+        ClipEmbedder(config(tiny_clip_weights, precision="int4"), "cpu")
