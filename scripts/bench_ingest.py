@@ -49,7 +49,6 @@ def random_weights(model: str) -> tuple[str, str]:
 def long_video(footage: Path, files: list[str], minutes: float) -> Path:
     """The given clips re-encoded one after another into one 1280x720 H.264 file, for steady state."""
     import av
-    import numpy as np
 
     target = CACHE / f"long-{minutes:g}min.mp4"
     if target.exists():
@@ -99,7 +98,6 @@ def run_pipeline(path: Path, clip: tuple[str, str], yolo: str, persons: bool) ->
 def run_naive(path: Path, clip: tuple[str, str], seconds_of_video: float) -> dict:
     """Read a frame, run CLIP on it alone, repeat: every frame, for the first `seconds_of_video`."""
     import decord
-    import numpy as np
 
     from vidsearch.config import ClipConfig
     from vidsearch.embed import ClipEmbedder
