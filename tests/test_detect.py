@@ -56,3 +56,17 @@ def test_crop_adds_a_margin_inside_the_frame_and_skips_tiny_boxes():
     assert edge is None  # 10 px wide: below the minimum width
     border = crop(frame, Detection(Box(180, 0, 200, 100), 0.9, "person"), config)
     assert border.image.shape == (100, 22, 3)  # clipped to the frame
+
+
+def test_the_onnx_runtime_detector_finds_the_same_boxes_as_pytorch(detector):
+    from dataclasses import replace
+
+    assert detector.runtime == "onnxruntime"  # the default on CPU
+    plain = Detector(replace(detector.config, cpu_runtime="torch"), "cpu")
+    frames = frames_at(VIDEOS / "scenes/opencv_vtest_pets2009.avi", [5.0, 20.0, 40.0, 60.0, 75.0])
+    frames += frames_at(VIDEOS / "scenes/intel_one-by-one-person-detection.mp4", [13.0, 80.8])
+    for onnx, torch in zip(detector.detect(frames), plain.detect(frames)):
+        assert len(onnx) == len(torch)
+        for a in onnx:
+            best = max(torch, key=lambda b: b.box.iou(a.box))
+            assert best.box.iou(a.box) > 0.98 and abs(best.score - a.score) < 0.01

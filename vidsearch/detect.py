@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
+import shutil
 from collections.abc import Sequence
+from pathlib import Path
 
-from .config import CropConfig, DetectorConfig
+from .config import CropConfig, DetectorConfig, cache_dir
 from .errors import ConfigError
 from .records import Box, Crop, Detection, Frame
 
@@ -18,7 +23,15 @@ class Detector:
 
         self.config = config
         self.device = device
+        if config.cpu_runtime not in ("onnxruntime", "torch"):
+            raise ConfigError(f"detector cpu_runtime must be onnxruntime or torch, not {config.cpu_runtime!r}")
+        if "/" in config.weights and not Path(config.weights).is_file():
+            raise ConfigError(f"YOLO weights file not found: {config.weights}")
         self.model = YOLO(config.weights, task="detect")
+        self.runtime = "torch"
+        if device == "cpu" and config.cpu_runtime == "onnxruntime":
+            self.model = YOLO(str(_onnx_export(self.model)), task="detect")
+            self.runtime = "onnxruntime"
         names: dict[int, str] = self.model.names
         by_name = {name: class_id for class_id, name in names.items()}
         missing = [label for label in config.labels if label not in by_name]
@@ -68,3 +81,32 @@ def crop(frame: Frame, detection: Detection, config: CropConfig) -> Crop | None:
     x1, y1 = max(0, int(box.x1 - dx)), max(0, int(box.y1 - dy))
     x2, y2 = min(width, int(box.x2 + dx + 0.5)), min(height, int(box.y2 + dy + 0.5))
     return Crop(frame=frame, detection=detection, image=frame.image[y1:y2, x1:x2])
+
+
+def _onnx_export(model) -> Path:
+    """The model exported to ONNX once, kept in the cache under its weights' hash and the ultralytics version.
+
+    dynamic=True keeps ultralytics' letterbox as it is for the PyTorch model, so boxes stay the same;
+    simplify=False keeps the export from reaching for onnxslim.
+    """
+    import ultralytics
+
+    weights = Path(model.ckpt_path)
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
+    folder = cache_dir() / "detectors" / f"{weights.stem}-{digest}-ultralytics{ultralytics.__version__}"
+    target = folder / f"{weights.stem}.onnx"
+    if target.exists():
+        return target
+    logging.getLogger("vidsearch").info("exporting %s to ONNX in %s (once)", weights, folder)
+    # each process exports into its own folder: Ray workers may start together
+    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    shutil.copy(weights, partial / weights.name)  # export writes beside the weights, which may be read-only
+    type(model)(str(partial / weights.name)).export(format="onnx", dynamic=True, simplify=False, verbose=False)
+    (partial / weights.name).unlink()
+    try:
+        partial.rename(folder)
+    except OSError:  # another process finished first; its export is the same file
+        shutil.rmtree(partial)
+    return target
