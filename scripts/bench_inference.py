@@ -1,6 +1,6 @@
 """CPU inference backends for vidsearch's two models, compared in one run, as one table.
 
-    .venv/bin/python scripts/bench_inference.py --yolo-weights ../shared/models/yolo11n.pt --footage ../shared/videos
+    .venv/bin/python scripts/bench_inference.py --yolo-weights yolo11n.pt --footage /path/to/videos
 
 CLIP: the ViT-B-32 image tower (224x224 normalized batch -> embedding) with random weights (torch.manual_seed(0)):
 speed is real, but agreement with random weights says little about trained weights (their outlier activations).
