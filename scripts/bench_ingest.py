@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 
 DEFAULT_FILES = (
@@ -64,7 +65,7 @@ def long_video(footage: Path, files: list[str], minutes: float) -> Path:
                 with av.open(str(footage / rel)) as source:
                     for frame in source.decode(video=0):
                         image = frame.reformat(width=1280, height=720, format="yuv420p")
-                        image.pts = None
+                        image.pts, image.time_base = written, Fraction(1, 25)
                         out.mux(stream.encode(image))
                         written += 1
                         if written >= minutes * 60 * 25:
