@@ -82,7 +82,7 @@ def test_bad_options_get_one_line_not_a_traceback(tmp_path, options):
     assert result.exit_code == 1 and f"CLIP weights file not found: {missing}" in result.output
 
 
-def test_help_is_fast_and_loads_no_model_library():
+def test_import_and_help_load_no_model_library():
     code = (
         "import sys, vidsearch, vidsearch.cli\n"
         "heavy = {'torch', 'ultralytics', 'faiss', 'cv2', 'open_clip', 'decord'} & set(sys.modules)\n"
