@@ -250,3 +250,14 @@ def test_keyframe_sampling_indexes_keyframes_only(tmp_path, options):
     with Archive.open(tmp_path / "archive", **options) as archive:
         report = archive.ingest([root], sample="keyframes", persons=False)
         assert report.frames + report.frames_skipped == 6  # a keyframe every 5.3 s over 30.5 s
+
+
+def test_a_changed_file_that_keeps_its_row_id_leaves_no_stale_vector(tmp_path, options):
+    """The last video's row id is reused by SQLite when it is replaced; its old vectors must still go."""
+    root = footage_folder(tmp_path / "footage", "unit/intel_asl_thanks.mkv")
+    with Archive.open(tmp_path / "archive", **options) as archive:
+        archive.ingest([root], persons=False)
+        shutil.copy(VIDEOS / "unit/intel_asl_walk.mkv", root / "unit/intel_asl_thanks.mkv")
+        assert archive.ingest([root], persons=False).indexed == 1
+        assert len(archive.query("a person", k=50, kind="frame")) == 3  # the new 3 s clip's frames only
+        assert len(consistent_ids(archive)["frame"]) == 3

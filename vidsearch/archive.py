@@ -280,18 +280,20 @@ class Archive:
             video, fingerprint, result.info, result.reader, fps, result.frames, result.frames_skipped, result.persons,
             before_commit=write_shard,
         )
-        if old and old.id != video_id:
-            self._drop_vectors(old.id, old_ids)
+        if old:
+            # SQLite may give the new row the old id (it was the largest); vector ids are never reused
+            self._drop_vectors(old.id, old_ids, keep_shard=old.id == video_id)
         indexes["frame"].add(frame_ids, result.frame_vectors)
         indexes["person"].add(person_ids[_embedded_mask(result)], result.person_vectors)
         result.seconds.write += time.perf_counter() - started
 
-    def _drop_vectors(self, video_id: int, ids: dict[Kind, np.ndarray]) -> None:
+    def _drop_vectors(self, video_id: int, ids: dict[Kind, np.ndarray], keep_shard: bool = False) -> None:
         """After the catalog forgot a video: its vectors leave the indexes and its shard is deleted."""
         if self._indexes is not None:
             for kind, kind_ids in ids.items():
                 self._indexes[kind].remove(kind_ids)
-        self.shards.remove([video_id])
+        if not keep_shard:
+            self.shards.remove([video_id])
 
     def _record_model(self) -> None:
         config, identity = self._embedder.config, self._embedder.identity
@@ -354,12 +356,14 @@ class Archive:
         meaning = {
             each: self.catalog.items(each, [i for row in ranked for _, kd, i in row if kd == each]) for each in kinds
         }
+        # an ingest running beside this reader may have replaced a video since the index was loaded
+        present = [[(score, kd, i) for score, kd, i in row if i in meaning[kd]] for row in ranked]
         return [
             [
                 Hit(rank=rank, score=score, item=meaning[kd][i][0], video=meaning[kd][i][1])
                 for rank, (score, kd, i) in enumerate(row, 1)
             ]
-            for row in ranked
+            for row in present
         ]
 
     # --- reports --------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from .dedup import DuplicateFilter
 from .detect import Detector, crop
 from .embed import ClipEmbedder
 from .errors import DecodeError
-from .records import Crop, FoundPerson, Frame, SampledFrame, VideoInfo
+from .records import FoundPerson, Frame, SampledFrame, VideoInfo
 from .track import Tracker
 
 
@@ -94,7 +94,8 @@ class _VideoWork:
         self.frames: list[SampledFrame] = []
         self.skipped = 0
         self.detections: list[tuple[int, object, int]] = []  # (frame position, detection, track)
-        self.pending: dict[int, Crop] = {}  # crops that may still be chosen, by detection position
+        # pixels of crops that may still be chosen, by detection position; copies, so whole frames are not held
+        self.pending: dict[int, np.ndarray] = {}
         self.embedded: list[int] = []  # detection positions in the order of their vectors
         self.frame_vectors: list[np.ndarray] = []
         self.person_vectors: list[np.ndarray] = [np.zeros((0, dim), np.float32)]
@@ -125,7 +126,7 @@ class _VideoWork:
                     continue
                 key = len(self.detections)
                 self.detections.append((position, detection, -1))
-                self.pending[key] = cut
+                self.pending[key] = cut.image.copy()
                 keyed.append((key, detection.box, detection.score))
             tracks, closed = self.tracker.step(frame.t, keyed)
             for (key, _, _), number in zip(keyed, tracks):
@@ -219,7 +220,7 @@ def _embed_crops(work: _VideoWork, chosen: list[int], embedder: ClipEmbedder) ->
     if not chosen:
         return
     started = time.perf_counter()
-    work.person_vectors.append(embedder.embed_images([work.pending.pop(key).image for key in chosen]))
+    work.person_vectors.append(embedder.embed_images([work.pending.pop(key) for key in chosen]))
     work.embedded.extend(chosen)
     work.seconds.embed += time.perf_counter() - started
 
