@@ -12,7 +12,7 @@ from conftest import VIDEOS, footage_folder
 from vidsearch import Archive
 from vidsearch.decode import open_video
 from vidsearch.detect import crop
-from vidsearch.errors import ArchiveError, ModelMismatchError
+from vidsearch.errors import ArchiveError, ConfigError, ModelMismatchError
 
 ONE_BY_ONE = "scenes/intel_one-by-one-person-detection.mp4"
 
@@ -261,3 +261,25 @@ def test_a_changed_file_that_keeps_its_row_id_leaves_no_stale_vector(tmp_path, o
         assert archive.ingest([root], persons=False).indexed == 1
         assert len(archive.query("a person", k=50, kind="frame")) == 3  # the new 3 s clip's frames only
         assert len(consistent_ids(archive)["frame"]) == 3
+
+
+def test_query_by_example_image_and_like(ingested, tmp_path):
+    from PIL import Image
+
+    archive, root, _ = ingested
+    path = root / ONE_BY_ONE
+    with open_video(path) as decoder:
+        frame = next(f for batch in decoder.frames(1.0, batch_size=64) for f in batch if f.t >= 30.0)
+    picture = tmp_path / "still.png"
+    Image.fromarray(frame.image).save(picture)
+    [top, *_] = archive.query_image(picture, k=3, kind="frame")
+    assert top.video == path and top.item.frame_index == frame.index  # PNG is lossless: the same pixels
+
+    similar = archive.query_like(top.item.vector_id, k=5)
+    assert len(similar) == 5 and [h.rank for h in similar] == [1, 2, 3, 4, 5]
+    assert top.item.vector_id not in {h.item.vector_id for h in similar}
+    with pytest.raises(ConfigError, match="no hit with id"):
+        archive.query_like(10**9)
+    (tmp_path / "text.png").write_text("not an image")
+    with pytest.raises(ConfigError, match="not a readable image"):
+        archive.query_image(tmp_path / "text.png")

@@ -49,6 +49,12 @@ def test_ingest_query_stats_eval(tmp_path, options):
     result = runner.invoke(cli, [*base, "query", "a woman", "--kind", "person", "--json"])
     [person] = json.loads(result.stdout)["hits"]  # one signer, one track, one embedded crop
     assert person["kind"] == "person" and len(person["box"]) == 4
+    result = runner.invoke(cli, [*base, "query", "--like", str(person["id"]), "--min-score", "0.5", "--json"])
+    similar = json.loads(result.stdout)
+    assert similar["query"] == {"like": person["id"]}
+    assert similar["hits"] and all(h["score"] >= 0.5 and h["id"] != person["id"] for h in similar["hits"])
+    result = runner.invoke(cli, [*base, "query", "x", "--like", "1"])
+    assert result.exit_code == 2 and "give one of TEXT, --image or --like" in result.output
 
     result = runner.invoke(cli, [*base, "stats", "--json"])
     stats = json.loads(result.stdout)

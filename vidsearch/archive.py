@@ -341,6 +341,30 @@ class Archive:
             raise ConfigError("the query text is empty")
         return self.search_vectors(self.embedder().embed_texts([text]), k, kind)[0]
 
+    def query_image(self, path: Path, k: int = 20, kind: SearchKind = "all") -> list[Hit]:
+        """Ranked frames and persons that look like a picture (a photo of a suspect, a screenshot)."""
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as picture:
+                pixels = np.asarray(picture.convert("RGB"))
+        # ImportError: ultralytics patches Image.open to try an optional HEIF plugin on files PIL cannot read
+        except (OSError, UnidentifiedImageError, ImportError):
+            raise ConfigError(f"{path}: not a readable image") from None
+        return self.search_vectors(self.embedder().embed_images([pixels]), k, kind)[0]
+
+    def query_like(self, hit_id: int, k: int = 20, kind: SearchKind = "all") -> list[Hit]:
+        """More like an indexed frame or person (an `id` from query results), without that hit itself."""
+        for each in KINDS:
+            video_ids = self.catalog.video_ids_of(each, [hit_id])
+            if video_ids:
+                stored = self.shards.read(sorted(video_ids))
+                vector = stored.vectors[stored.ids == hit_id][:1]
+                hits = self.search_vectors(vector, k + 1, kind)[0]
+                others = [hit for hit in hits if hit.item.vector_id != hit_id][:k]
+                return [replace(hit, rank=rank) for rank, hit in enumerate(others, 1)]
+        raise ConfigError(f"no hit with id {hit_id} in this archive")
+
     def search_vectors(self, vectors: np.ndarray, k: int = 20, kind: SearchKind = "all") -> list[list[Hit]]:
         """Ranked hits for each query vector (rows of `vectors`, normalized like the archive's)."""
         if k < 1:

@@ -136,26 +136,41 @@ def ingest(obj: Context, paths, fps, persons, sample, reader, ray_address, as_js
 
 
 @cli.command()
-@click.argument("text")
+@click.argument("text", required=False)
 @click.option("-k", type=click.IntRange(1, 10_000), default=20, show_default=True, help="How many hits.")
 @click.option("--kind", type=click.Choice(["all", "frame", "person"]), default="all", show_default=True,
               help="Search whole frames, person crops, or both.")
+@click.option("--image", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Query by example: hits that look like this picture.")
+@click.option("--like", type=int, metavar="ID", help="More like this hit (an id from earlier results).")
+@click.option("--min-score", type=float, default=None, help="Leave out hits scoring below this.")
 @json_option
 @click.pass_obj
 @domain_errors
-def query(obj: Context, text, k, kind, as_json):
-    """Find frames and persons matching TEXT across the whole archive.
+def query(obj: Context, text, k, kind, image, like, min_score, as_json):
+    """Find frames and persons matching TEXT (or looking like --image, or like hit --like) across the archive.
 
     Example:
 
         vidsearch query "a red car" --kind frame -k 5 --json
     """
-    hits = obj.archive().query(text, k=k, kind=kind)
+    if sum(given is not None for given in (text, image, like)) != 1:
+        raise click.UsageError("give one of TEXT, --image or --like")
+    archive = obj.archive()
+    if image is not None:
+        hits = archive.query_image(image, k=k, kind=kind)
+    elif like is not None:
+        hits = archive.query_like(like, k=k, kind=kind)
+    else:
+        hits = archive.query(text, k=k, kind=kind)
+    if min_score is not None:
+        hits = [hit for hit in hits if hit.score >= min_score]
     if as_json:
-        click.echo(json.dumps({"query": text, "hits": [hit.to_json() for hit in hits]}, indent=1))
+        asked = text if text is not None else {"image": str(image)} if image is not None else {"like": like}
+        click.echo(json.dumps({"query": asked, "hits": [hit.to_json() for hit in hits]}, indent=1))
         return
     if not hits:
-        click.echo("no hits: the archive is empty")
+        click.echo("no hits" + (f" scoring {min_score} or more" if min_score is not None else ""))
     for hit in hits:
         box = hit.item.box
         where = f"  box {box.x1:.0f},{box.y1:.0f},{box.x2:.0f},{box.y2:.0f}" if box else ""
