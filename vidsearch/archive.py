@@ -243,9 +243,8 @@ class Archive:
     def _changed_fingerprint(self, video: VideoFile) -> str | None:
         """The file's fingerprint when it needs indexing; None when the archive already has this content."""
         known = self.catalog.video(video.path)
-        if known and known.status == "indexed" and (known.size, known.mtime_ns) == (video.size, video.mtime_ns):
-            return None
-        if known and known.status == "failed" and (known.size, known.mtime_ns) == (video.size, video.mtime_ns):
+        # an unchanged file that failed stays failed until it changes
+        if known and (known.size, known.mtime_ns) == (video.size, video.mtime_ns):
             return None
         fingerprint = content_fingerprint(video.path)
         if known and known.status == "indexed" and known.fingerprint == fingerprint:
@@ -259,6 +258,7 @@ class Archive:
         if not self.catalog.get_meta("clip"):
             self._record_model()
 
+        embedded_mask = np.array([p.embedded for p in result.persons], dtype=bool)
         embedded = [p for p in result.persons if p.embedded]
 
         def write_shard(video_id: int, frame_ids: np.ndarray, person_ids: np.ndarray) -> None:
@@ -270,7 +270,7 @@ class Archive:
                     vector_id=int(i), kind="person", frame_index=result.frames[p.frame_position].frame_index,
                     t=result.frames[p.frame_position].t, box=p.detection.box, detector_score=p.detection.score,
                 )
-                for i, p in zip(person_ids[_embedded_mask(result)], embedded)
+                for i, p in zip(person_ids[embedded_mask], embedded)
             ]
             vectors = np.concatenate([result.frame_vectors, result.person_vectors])
             self.shards.write(video_id, video.path, items, vectors)
@@ -284,7 +284,7 @@ class Archive:
             # SQLite may give the new row the old id (it was the largest); vector ids are never reused
             self._drop_vectors(old.id, old_ids, keep_shard=old.id == video_id)
         indexes["frame"].add(frame_ids, result.frame_vectors)
-        indexes["person"].add(person_ids[_embedded_mask(result)], result.person_vectors)
+        indexes["person"].add(person_ids[embedded_mask], result.person_vectors)
         result.seconds.write += time.perf_counter() - started
 
     def _drop_vectors(self, video_id: int, ids: dict[Kind, np.ndarray], keep_shard: bool = False) -> None:
@@ -324,12 +324,12 @@ class Archive:
         """Forget videos whose files are gone; returns their paths."""
         with self._writer():
             gone = [v for v in self.catalog.videos() if not v.path.exists()]
+            if any(video.status == "indexed" for video in gone):
+                self.indexes()  # loaded before the catalog changes, so the vectors to drop are known to them
             for video in gone:
                 ids = self.catalog.vector_ids_of_video(video.id)
                 self.catalog.remove([video.id])
-                if video.status == "indexed":
-                    self.indexes()
-                    self._drop_vectors(video.id, ids)
+                self._drop_vectors(video.id, ids)
             self.save_indexes()
         return [v.path for v in gone]
 
@@ -445,9 +445,5 @@ def upgrade_archive(folder: Path) -> tuple[str | None, str]:
         return before, head_revision()
     finally:
         catalog.close()
-
-
-def _embedded_mask(result) -> np.ndarray:
-    return np.array([p.embedded for p in result.persons], dtype=bool)
 
 
