@@ -35,7 +35,7 @@ class IngestProgress:
             self.bar.set_postfix_str(f"{self.frames} frames, {self.frames / elapsed:.1f} frames/s", refresh=False)
             self.bar.refresh()
         elif isinstance(event, VideoFailed):
-            self._line(f"vidsearch: skipped {event.path}: {event.reason}")
+            self._line(f"vidsearch: skipped {printable(str(event.path))}: {printable(event.reason)}")
             self._advance()
         elif isinstance(event, (VideoIndexed, VideoSkipped)):
             self._advance()
@@ -49,6 +49,11 @@ class IngestProgress:
             self.bar.write(text, file=sys.stderr)
         else:
             print(text, file=sys.stderr, flush=True)
+
+
+def printable(text: str) -> str:
+    """`text` on one line: newlines and other control characters in file names are shown escaped (\\n)."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 _EVENT_NAMES = {

@@ -27,19 +27,22 @@ def scan(paths: Iterable[Path]) -> Iterator[VideoFile | ScanProblem]:
     """Files named directly are taken whatever their extension; folders are walked for video extensions."""
     for path in paths:
         path = Path(os.path.abspath(path))
-        if path.is_dir():
+        try:
+            is_folder = path.is_dir()
+        except OSError as error:  # a path too long for the system, say
+            yield _problem(path, _reason(error))
+            continue
+        if is_folder:
             yield from _walk(path)
-        elif path.exists() or path.is_symlink():
-            yield _stat(path)
         else:
-            yield ScanProblem(path, "no such file or folder")
+            yield _stat(path)
 
 
 def _walk(folder: Path) -> Iterator[VideoFile | ScanProblem]:
     problems: list[ScanProblem] = []
 
     def on_error(error: OSError) -> None:
-        problems.append(ScanProblem(Path(error.filename), _reason(error)))
+        problems.append(_problem(Path(error.filename), _reason(error)))
 
     for root, dirs, files in os.walk(folder, onerror=on_error):
         dirs.sort()
@@ -52,14 +55,25 @@ def _walk(folder: Path) -> Iterator[VideoFile | ScanProblem]:
 
 def _stat(path: Path) -> VideoFile | ScanProblem:
     try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return _problem(path, "file name is not valid UTF-8: rename the file to index it")
+    try:
         st = path.stat()
+    except FileNotFoundError:
+        return _problem(path, "broken symbolic link" if path.is_symlink() else "no such file or folder")
     except OSError as error:
-        return ScanProblem(path, _reason(error))
+        return _problem(path, _reason(error))
     if not path.is_file():
-        return ScanProblem(path, "not a regular file")
+        return _problem(path, "not a regular file")
     if not os.access(path, os.R_OK):
-        return ScanProblem(path, "permission denied")
+        return _problem(path, "permission denied")
     return VideoFile(path=path, size=st.st_size, mtime_ns=st.st_mtime_ns)
+
+
+def _problem(path: Path, reason: str) -> ScanProblem:
+    # the catalog keeps paths as UTF-8 text: bytes of a name that are not UTF-8 are kept escaped
+    return ScanProblem(Path(os.fsencode(path).decode("utf-8", "backslashreplace")), reason)
 
 
 def _reason(error: OSError) -> str:

@@ -3,6 +3,7 @@
 open_video is the entry point. PyAV is the default reader: on the shared footage it picks the same frames with
 the same pixels as decord, 1.3x faster overall (scripts/bench_decode.py), and it reads what decord cannot
 (Theora, broken timestamps, truncated files); it alone can decode keyframes only. decord stays available.
+DecodeWorker runs open_video in a child process that is killed when a file hangs it (what ingest uses).
 Importing this package loads neither library.
 """
 
@@ -17,8 +18,12 @@ from ..errors import ConfigError, DecodeError
 from ..records import Frame, VideoInfo
 from .decord_reader import DecordDecoder
 from .pyav_reader import PyAVDecoder
+from .worker import DecodeWorker, Decoded
 
-__all__ = ["Decoder", "DecordDecoder", "PyAVDecoder", "Reader", "Sampling", "open_video"]
+__all__ = [
+    "DecodeWorker", "Decoded", "Decoder", "DecordDecoder", "PyAVDecoder", "Reader", "Sampling", "check_options",
+    "open_video",
+]
 
 log = logging.getLogger("vidsearch")
 
@@ -47,19 +52,24 @@ def open_video(path: Path, *, reader: Reader = "pyav", sampling: Sampling = "tim
     sampling="keyframes" decodes keyframes only, at most one per 1/fps; only PyAV can.
     Raises DecodeError for a file that cannot be read, ConfigError for an unknown reader or sampling.
     """
-    if sampling not in ("time", "keyframes"):
-        raise ConfigError(f"sampling must be 'time' or 'keyframes', got {sampling!r}")
-    if reader not in ("auto", "decord", "pyav"):
-        raise ConfigError(f"reader must be 'auto', 'decord' or 'pyav', got {reader!r}")
+    check_options(reader, sampling)
     if sampling == "keyframes":
-        if reader == "decord":
-            raise ConfigError("keyframe sampling needs the pyav reader")
         return PyAVDecoder(path, keyframes=True)
     if reader == "pyav":
         return PyAVDecoder(path)
     if reader == "decord":
         return DecordDecoder(path)
     return AutoDecoder(path)
+
+
+def check_options(reader: str, sampling: str) -> None:
+    """Raise ConfigError unless open_video takes this reader and sampling."""
+    if sampling not in ("time", "keyframes"):
+        raise ConfigError(f"sampling must be 'time' or 'keyframes', got {sampling!r}")
+    if reader not in ("auto", "decord", "pyav"):
+        raise ConfigError(f"reader must be 'auto', 'decord' or 'pyav', got {reader!r}")
+    if sampling == "keyframes" and reader == "decord":
+        raise ConfigError("keyframe sampling needs the pyav reader")
 
 
 class AutoDecoder:

@@ -91,6 +91,9 @@ class PyAVDecoder:
 
         if container.format.name == "tty":  # ffmpeg would render a text file as ANSI art
             raise DecodeError(self.path, NOT_VIDEO)
+        # ffmpeg reads a picture as a one-frame video through its image demuxers: image2 and the *_pipe ones
+        if container.format.name == "image2" or container.format.name.endswith("_pipe"):
+            raise DecodeError(self.path, f"a still image ({container.format.name.removesuffix('_pipe')}), not a video")
         if not container.streams.video:
             raise DecodeError(self.path, "no video stream")
         stream = container.streams.video[0]
