@@ -1,0 +1,225 @@
+"""The JSON API and the page, a thin FastAPI adapter over one loaded Archive.
+
+Files leave only by a hit id looked up in the catalog (thumbnails, frames, video) or by an export this server
+made; no request path ever names a file. The page's own files are read into memory when the app is made,
+regular files only, so a link placed in the static folder later, or now, serves nothing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hmac
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Literal
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from ..errors import ConfigError, DecodeError, VidsearchError
+from ..search import SearchFilter
+
+STATIC = Path(__file__).parent / "static"
+MAX_K = 1000
+MAX_QUERY_CHARS = 1000
+MAX_UPLOAD_BYTES = 10 * 2**20
+MAX_EXPORT_HITS = 100
+PLAYER_PAD_S = 10.0  # a transcoded clip covers this much before and after the hit
+ExportFile = Literal["clip", "frame", "crop", "boxes", "evidence"]
+KindParam = Literal["all", "frame", "person"]
+
+
+class ExportRequest(BaseModel):
+    ids: list[int] = Field(min_length=1, max_length=MAX_EXPORT_HITS, description="Hit ids from search results.")
+    pad: float = Field(3.0, ge=0, le=60, description="Seconds of video before and after each hit.")
+    query: str | None = Field(None, max_length=MAX_QUERY_CHARS, description="The query, for the evidence records.")
+
+
+def create_app(archive, *, token: str | None = None, static: Path = STATIC) -> FastAPI:
+    """The app over an open Archive; with `token`, every /api request must carry it."""
+    app = FastAPI(
+        title="vidsearch",
+        summary="Semantic search over a folder of video: the API behind the page.",
+        description="With a token, send it as `Authorization: Bearer TOKEN`, `X-Vidsearch-Token` or `?token=`.",
+    )
+    page_files = _read_static(static)
+    searching = threading.Lock()  # one search at a time through the model and the indexes
+    cutting = threading.Lock()  # one transcode at a time: the player asks for the same clip in parallel
+    exports: dict[str, object] = {}  # export name -> ExportReport, the exports this server made
+
+    def authorized(request: Request) -> None:
+        if token is None:
+            return
+        bearer = request.headers.get("authorization", "")
+        given = (
+            request.headers.get("x-vidsearch-token")
+            or (bearer[7:] if bearer.lower().startswith("bearer ") else None)
+            or request.query_params.get("token")
+        )
+        if not given or not hmac.compare_digest(given.encode(), token.encode()):
+            raise HTTPException(401, "this server needs its token")
+
+    api = APIRouter(prefix="/api", dependencies=[Depends(authorized)])
+
+    def described(hit_id: int):
+        try:
+            return archive.describe(hit_id)
+        except ConfigError:
+            raise HTTPException(404, f"no hit with id {hit_id}") from None
+
+    @api.get("/search", summary="Hits for a text query, as `vidsearch query --json` prints them")
+    def search(
+        q: str = Query(min_length=1, max_length=MAX_QUERY_CHARS, description="What to find, in plain words."),
+        k: int = Query(20, ge=1, le=MAX_K),
+        kind: KindParam = "all",
+        video: str | None = Query(None, max_length=MAX_QUERY_CHARS, description="Only videos whose path has this."),
+        t_min: float | None = Query(None, ge=0, description="Only hits at or after this many seconds."),
+        t_max: float | None = Query(None, ge=0, description="Only hits at or before this many seconds."),
+    ) -> dict:
+        # a name typed in the page's filter box matches anywhere in the path
+        where = SearchFilter(videos=f"*{video}*" if video else None, start=t_min, end=t_max)
+        with searching:
+            hits = archive.query(q, k=k, kind=kind, where=where)
+        return {"query": q, "hits": _json(hits)}
+
+    @api.get("/like/{hit_id}", summary="More like a hit (its id), without the hit itself")
+    def like(hit_id: int, k: int = Query(20, ge=1, le=MAX_K), kind: KindParam = "all") -> dict:
+        described(hit_id)
+        with searching:
+            hits = archive.query_like(hit_id, k=k, kind=kind)
+        return {"query": {"like": hit_id}, "hits": _json(hits)}
+
+    @api.post(
+        "/search/image",
+        summary="Hits that look like a picture: the request body is the image file",
+        openapi_extra={"requestBody": {"content": {"image/*": {"schema": {"type": "string", "format": "binary"}}}}},
+    )
+    async def search_image(request: Request, k: int = Query(20, ge=1, le=MAX_K), kind: KindParam = "all") -> dict:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
+            raise HTTPException(413, f"the picture is over {MAX_UPLOAD_BYTES // 2**20} MB")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_UPLOAD_BYTES:
+                raise HTTPException(413, f"the picture is over {MAX_UPLOAD_BYTES // 2**20} MB")
+        if not body:
+            raise HTTPException(400, "send the picture as the request body")
+        with tempfile.TemporaryDirectory() as folder:
+            picture = Path(folder) / "upload"
+            picture.write_bytes(body)
+            hits = await run_in_threadpool(search_picture, picture, k, kind)
+        return {"query": {"image": "upload"}, "hits": _json(hits)}
+
+    def search_picture(picture: Path, k: int, kind: str) -> list:
+        with searching:
+            return archive.query_image(picture, k=k, kind=kind)
+
+    @api.get("/hits/{hit_id}", summary="One hit: where and when, its appearance and attributes, its media")
+    def hit(hit_id: int) -> dict:
+        details = described(hit_id).to_json()
+        with cutting:
+            playable = archive.playable_video(hit_id, pad=PLAYER_PAD_S)
+        return {
+            **details,
+            "thumb": f"/api/thumb/{hit_id}.jpg",
+            "frame": f"/api/frame/{hit_id}.jpg",
+            # `start`: the source time at the video's time 0, so the hit is at t - start in the player
+            "media": {"url": f"/api/video/{hit_id}", "start": playable.start, "transcoded": playable.transcoded},
+        }
+
+    @api.get("/thumb/{hit_id}.jpg", summary="A hit's thumbnail: the person's crop, or the frame", response_class=Response)
+    def thumb(hit_id: int) -> FileResponse:
+        described(hit_id)
+        return _picture(archive.thumbnail(hit_id))
+
+    @api.get("/frame/{hit_id}.jpg", summary="A hit's whole frame", response_class=Response)
+    def frame(hit_id: int) -> FileResponse:
+        described(hit_id)
+        return _picture(archive.frame_picture(hit_id))
+
+    @api.get(
+        "/video/{hit_id}", summary="Video to play a hit: the source (HTTP ranges), or a transcoded clip around it",
+        response_class=Response,
+    )
+    def video(hit_id: int) -> FileResponse:
+        described(hit_id)
+        with cutting:
+            playable = archive.playable_video(hit_id, pad=PLAYER_PAD_S)
+        return FileResponse(playable.path, media_type=playable.media_type, content_disposition_type="inline")
+
+    @api.post("/export", summary="Export hits (clip, pictures, evidence) into the archive's exports/ folder")
+    def export(request: ExportRequest) -> dict:
+        name = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        report = archive.export(request.ids, archive.folder / "exports" / name, pad=request.pad, query=request.query)
+        exports[name] = report
+        return {
+            **report.to_json(),
+            "name": name,
+            "downloads": {
+                str(e.id): {role: f"/api/exports/{name}/{e.id}/{role}" for role in e.files} for e in report.exported
+            },
+        }
+
+    @api.get(
+        "/exports/{name}/{hit_id}/{role}", summary="A file of an export this server made", response_class=Response
+    )
+    def exported_file(name: str, hit_id: int, role: ExportFile) -> FileResponse:
+        report = exports.get(name)
+        files = next((e.files for e in report.exported if e.id == hit_id), {}) if report else {}
+        if role not in files:
+            raise HTTPException(404, "no such exported file")
+        return FileResponse(files[role], filename=f"hit-{hit_id}-{files[role].name}")
+
+    app.include_router(api)
+
+    @app.get("/", include_in_schema=False)
+    def page() -> Response:
+        return _static(page_files, "index.html")
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static_file(name: str) -> Response:
+        return _static(page_files, name)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(_request: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": error.errors()}, status_code=400)
+
+    @app.exception_handler(VidsearchError)
+    async def refused(_request: Request, error: VidsearchError) -> JSONResponse:
+        # a source that is gone is a missing resource; anything else is a request the archive cannot answer
+        return JSONResponse({"detail": str(error)}, status_code=404 if isinstance(error, DecodeError) else 400)
+
+    return app
+
+
+def _json(hits: list) -> list[dict]:
+    return [hit.to_json() for hit in hits]
+
+
+def _picture(path: Path) -> FileResponse:
+    # vector ids are never reused, so a hit's picture never changes
+    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
+
+
+_STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css"}
+
+
+def _read_static(folder: Path) -> dict[str, bytes]:
+    """The page's files by name: regular files directly in `folder`, never a link."""
+    files = {}
+    for entry in os.scandir(folder):
+        if entry.is_file(follow_symlinks=False) and Path(entry.name).suffix in _STATIC_TYPES:
+            files[entry.name] = Path(entry.path).read_bytes()
+    return files
+
+
+def _static(files: dict[str, bytes], name: str) -> Response:
+    if name not in files:
+        raise HTTPException(404, "not found")
+    return Response(files[name], media_type=_STATIC_TYPES[Path(name).suffix])
