@@ -1,0 +1,265 @@
+"""Index choice (a pure function) and trained indexes built, grown, reopened and damaged through the real FAISS."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vidsearch.errors import ConfigError
+from vidsearch.index import (
+    FLAT_MAX_VECTORS, IndexMeta, VectorIndex, choose_index, exact_neighbours, recall_at_k, remove_index_files,
+)
+
+DIM = 64  # the tiny CLIP's embedding size
+N = 30_000
+# what the Archive passes: the configured factory for a new index; a trained one comes from its .json
+META = IndexMeta(factory="IDMap2,Flat", dim=DIM, model="tiny", weights="random")
+
+
+@pytest.mark.parametrize(
+    ("n", "dim", "budget", "kind", "factory", "nprobe"),
+    [
+        (0, 512, None, "flat", "IDMap2,Flat", 0),
+        (FLAT_MAX_VECTORS, 512, None, "flat", "IDMap2,Flat", 0),
+        (FLAT_MAX_VECTORS + 1, 512, None, "ivf-pq", "IVF1024,PQ64np", 64),
+        (1_000_000, 512, None, "ivf-pq", "IVF4096,PQ64np", 64),
+        (10_000_000, 512, None, "ivf-pq", "IVF16384_HNSW32,PQ64np", 256),
+        (10_000_000, 512, 3 * 2**30, "ivf-pq", "IVF16384_HNSW32,PQ64np", 256),  # 3 GB: PQ64 with room to spare
+        (1_000_000, 512, 2**30, "ivf-sq8", "IVF4096,SQ8", 64),  # a byte per dim fits
+        (1_000_000, 512, 40 * 2**20, "ivf-pq", "IVF4096,PQ16np", 64),  # 40 MB: smaller codes
+        (50_000, 512, 10 * 2**20, "ivf-pq", "IVF1024,PQ64np", 64),  # too small a budget for exact search
+        (200_000, 64, None, "ivf-pq", "IVF2048,PQ8np", 64),
+        (1_000_000, 768, None, "ivf-pq", "IVF4096,PQ96np", 64),
+    ],
+)
+def test_choose_index_picks_by_size_and_budget(n, dim, budget, kind, factory, nprobe):
+    plan = choose_index(n, dim, budget)
+    assert (plan.kind, plan.factory, plan.nprobe) == (kind, factory, nprobe)
+    assert plan.reason
+    if budget is not None:
+        assert plan.bytes_per_vector * n <= budget
+    if kind != "flat":
+        assert plan.rerank_factor > 0 and plan.train_size <= n
+
+
+@pytest.mark.parametrize("dim", [64, 512, 768, 1024])
+@pytest.mark.parametrize("n", [20_000, 150_000, 1_000_000, 30_000_000, 200_000_000])
+def test_choose_index_grid_stays_within_the_default_footprint(n, dim):
+    plan = choose_index(n, dim)
+    if n <= FLAT_MAX_VECTORS:
+        assert plan.kind == "flat"
+        return
+    nlist = int(re.match(r"IVF(\d+)", plan.factory)[1])
+    assert 2 * math.sqrt(n) <= nlist <= 16 * math.sqrt(n) or nlist == 2**16
+    assert plan.bytes_per_vector <= 128
+    assert plan.train_size <= n and (plan.quantizer_ef > 0) == ("HNSW" in plan.factory)
+
+
+def test_choose_index_refuses_what_cannot_fit():
+    with pytest.raises(ConfigError, match=r"budget of 10 MB cannot hold 1,000,000 vectors of 512 dims"):
+        choose_index(1_000_000, 512, 10 * 2**20)
+    with pytest.raises(ConfigError, match="too few to train"):
+        choose_index(5_000, 512, 2**20)
+    with pytest.raises(ConfigError, match="unknown index kind 'hnsw'"):
+        choose_index(1_000_000, 512, kind="hnsw")
+    assert choose_index(5_000, 512, kind="flat").kind == "flat"
+    assert choose_index(50_000, 512, kind="ivf-sq8").factory == "IVF1024,SQ8"
+
+
+def clustered(count: int, seed: int) -> np.ndarray:
+    """Normalized vectors around 300 shared centres, like frames of a few hundred scenes."""
+    centres = np.random.default_rng(0).standard_normal((300, DIM))
+    rng = np.random.default_rng(seed)
+    vectors = centres[rng.integers(0, len(centres), count)] + 0.6 * rng.standard_normal((count, DIM))
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+VECTORS = clustered(N, seed=1)
+IDS = np.arange(N, dtype=np.int64) * 3 + 7  # catalog row ids: increasing, with gaps
+QUERIES = clustered(200, seed=2)
+
+
+def batches(size: int = 4000):
+    # newest first, as shards may come: the build must sort its re-rank rows by id
+    return [(IDS[i : i + size], VECTORS[i : i + size]) for i in reversed(range(0, N, size))]
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """One FAISS thread: on a shared two-core machine OpenMP threads that wait by spinning slow training tenfold."""
+    import faiss
+
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, single_thread) -> Path:
+    plan = choose_index(N, DIM, kind="ivf-pq")
+    sample = VECTORS[np.random.default_rng(3).choice(N, plan.train_size, replace=False)]
+    path = tmp_path_factory.mktemp("built") / "frame.faiss"
+    VectorIndex.build(path, META, plan, batches(), sample)
+    return path
+
+
+@pytest.fixture(scope="module")
+def exact_ids() -> np.ndarray:
+    return exact_neighbours(QUERIES, batches(), 10)[1]
+
+
+@pytest.fixture
+def index_copy(built, tmp_path) -> Path:
+    for each in built.parent.iterdir():
+        shutil.copy(each, tmp_path / each.name)
+    return tmp_path / built.name
+
+
+def test_exact_neighbours_match_brute_force():
+    scores, ids = exact_neighbours(QUERIES[:5], batches(), 10)
+    brute = QUERIES[:5] @ VECTORS.T
+    assert np.array_equal(ids, IDS[np.argsort(-brute, axis=1)[:, :10]])
+    assert np.allclose(scores, np.sort(brute, axis=1)[:, ::-1][:, :10], atol=1e-5)
+
+
+def test_trained_index_finds_the_exact_neighbours(built, exact_ids):
+    index = VectorIndex(built, META)
+    assert index.plan.kind == "ivf-pq" and index.size == N
+    assert recall_at_k(index, QUERIES, exact_ids) >= 0.9
+    assert np.array_equal(np.sort(index.ids()), IDS)
+    scores, ids = index.search(VECTORS[:3], 5)
+    assert list(ids[:, 0]) == list(IDS[:3]) and np.allclose(scores[:, 0], 1.0, atol=2e-3)
+
+
+def test_trained_index_reports_what_it_is(built):
+    info = VectorIndex(built, META).info()
+    assert (info.kind, info.factory, info.vectors) == ("ivf-pq", "IVF512,PQ8np", N)
+    assert 8 < info.bytes_per_vector < 4 * DIM  # codes and ids, far below float32 vectors
+    assert info.rerank_bytes >= N * (2 * DIM + 8)
+    assert info.build_seconds > 0 and info.nprobe == 64 and info.rerank_factor == 20
+    saved = json.loads(built.with_suffix(".json").read_text())
+    assert saved["plan"]["factory"] == "IVF512,PQ8np" and saved["vectors"] == N and saved["model"] == "tiny"
+
+
+def test_reopened_index_keeps_its_kind_and_results(built):
+    first = VectorIndex(built, META)
+    again = VectorIndex(built, META)
+    assert again.plan == first.plan
+    for left, right in zip(first.search(QUERIES, 10), again.search(QUERIES, 10)):
+        assert np.array_equal(left, right)
+
+
+def test_add_and_remove_after_build(index_copy):
+    index = VectorIndex(index_copy, META)
+    new_ids = np.array([IDS[-1] + 1, IDS[-1] + 5], dtype=np.int64)
+    new_vectors = clustered(2, seed=4)
+    index.add(new_ids, new_vectors)
+    gone = IDS[:100]
+    index.remove(gone)
+    index.save()
+
+    reopened = VectorIndex(index_copy, META)
+    assert reopened.size == N + 2 - len(gone)
+    _, ids = reopened.search(new_vectors, 3)
+    assert list(ids[:, 0]) == list(new_ids)
+    _, ids = reopened.search(VECTORS[:100], 10)
+    assert not np.isin(ids, gone).any()
+    assert not np.isin(gone, reopened.ids()).any()
+
+
+def test_resumed_ingest_re_adds_what_the_store_already_holds(index_copy):
+    index = VectorIndex(index_copy, META)
+    late_ids, late_vectors = np.array([10**6, 10**6 + 1]), clustered(2, seed=5)
+    index.add(late_ids, late_vectors)  # appended to the re-rank store at once, but never saved: a crash
+    rows = index.store.rows
+
+    resumed = VectorIndex(index_copy, META)
+    assert resumed.size == N and resumed.store.rows == rows
+    resumed.add(late_ids, late_vectors)  # what the Archive's reconciliation does
+    assert resumed.store.rows == rows
+    _, ids = resumed.search(late_vectors, 1)
+    assert list(ids[:, 0]) == list(late_ids)
+
+
+def test_an_id_below_the_last_rewrites_the_store_in_order(index_copy):
+    index = VectorIndex(index_copy, META)
+    vector = clustered(1, seed=6)
+    index.add(np.array([8]), vector)  # between catalog ids 7 and 10
+    index.save()
+    reopened = VectorIndex(index_copy, META)
+    scores, ids = reopened.search(vector, 1)
+    assert ids[0, 0] == 8 and abs(scores[0, 0] - 1) < 2e-3
+    assert recall_at_k(reopened, VECTORS[:50], IDS[:50, None], k=1) == 1.0
+
+
+def test_hnsw_coarse_quantizer_of_large_archives(tmp_path, single_thread, exact_ids):
+    """Past 16384 lists the coarse quantizer is an HNSW graph; the same code path on a small index."""
+    import faiss
+
+    plan = replace(choose_index(N, DIM, kind="ivf-pq"), factory="IVF256_HNSW32,PQ8np", quantizer_ef=48)
+    path = tmp_path / "frame.faiss"
+    VectorIndex.build(path, META, plan, batches(), VECTORS[: plan.train_size])
+    index = VectorIndex(path, META)
+    quantizer = faiss.downcast_index(faiss.extract_index_ivf(index.index).quantizer)
+    assert quantizer.hnsw.efSearch == 48 and index.plan == plan
+    assert recall_at_k(index, QUERIES, exact_ids) >= 0.9
+
+
+def truncate(path: Path, keep: float) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+@pytest.mark.parametrize("suffix", [".faiss", ".rerank.f16", ".rerank.ids"])
+def test_truncated_files_raise_on_open(index_copy, suffix):
+    truncate(index_copy.with_suffix(suffix), 0.9)
+    with pytest.raises((ValueError, RuntimeError)):
+        VectorIndex(index_copy, META)
+
+
+def test_files_of_another_build_raise_on_open(index_copy):
+    meta_path = index_copy.with_suffix(".json")
+    saved = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**saved, "rerank_generation": saved["rerank_generation"] + 1}))
+    with pytest.raises(ValueError, match="another build"):
+        VectorIndex(index_copy, META)
+    meta_path.write_text(json.dumps({**saved, "plan": {**saved["plan"], "kind": "flat"}}))
+    with pytest.raises(ValueError, match="does not hold the flat index"):
+        VectorIndex(index_copy, META)
+
+
+def test_new_index_is_flat_and_exact(tmp_path, exact_ids):
+    path = tmp_path / "person.faiss"
+    index = VectorIndex(path, META)
+    assert index.plan.kind == "flat" and index.size == 0
+    index.add(IDS, VECTORS)
+    index.save()
+    reopened = VectorIndex(path, META)
+    assert reopened.plan.kind == "flat" and reopened.info().vectors == N
+    assert recall_at_k(reopened, QUERIES, exact_ids) == 1.0
+    remove_index_files(path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_flat_build_and_an_index_saved_before_plans(tmp_path, exact_ids):
+    path = tmp_path / "frame.faiss"
+    VectorIndex.build(path, META, choose_index(N, DIM, kind="flat"), batches())
+    meta_path = path.with_suffix(".json")
+    meta_path.write_text(json.dumps({**META.to_json(), "vectors": N}))  # as vidsearch wrote it before
+    index = VectorIndex(path, META)
+    assert index.plan.kind == "flat"
+    assert recall_at_k(index, QUERIES, exact_ids) == 1.0
+
+
+def test_training_needs_a_sample(tmp_path):
+    plan = choose_index(N, DIM, kind="ivf-pq")
+    with pytest.raises(ValueError, match="needs at least 512 sample vectors, got 100"):
+        VectorIndex.build(tmp_path / "frame.faiss", META, plan, batches(), VECTORS[:100])

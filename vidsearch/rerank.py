@@ -1,0 +1,196 @@
+"""The vectors of a trained index kept exactly, as float16 rows sorted by id on disk, to re-rank its shortlists."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import numpy as np
+
+ID_BYTES = 8
+PAD_SCORE = float(np.finfo(np.float32).min)  # what FAISS returns beside the -1 ids padding a short result
+
+
+def rerank_paths(index_path: Path) -> tuple[Path, Path]:
+    return index_path.with_suffix(".rerank.f16"), index_path.with_suffix(".rerank.ids")
+
+
+class RerankStore:
+    """Float16 copies of the vectors on disk, rows sorted by id: `<index>.rerank.f16` and `<index>.rerank.ids`.
+
+    Both files open with a header naming their build (a random generation), so files of two builds are never
+    paired; an append writes the vectors before the ids, so a crash leaves at most vector bytes no id refers to.
+    """
+
+    HEADER_BYTES = 64
+    MAGIC = b"VSRERANK"
+    CHUNK_ROWS = 65536
+
+    def __init__(self, index_path: Path, dim: int):
+        self.index_path, self.dim = index_path, dim
+        self.vectors_path, self.ids_path = rerank_paths(index_path)
+        self.generation = self._read_header(self.ids_path)
+        if self._read_header(self.vectors_path) != self.generation:
+            raise ValueError(f"{self.vectors_path} and {self.ids_path} belong to different index builds")
+        self.rows = (self.ids_path.stat().st_size - self.HEADER_BYTES) // ID_BYTES
+        vector_rows = (self.vectors_path.stat().st_size - self.HEADER_BYTES) // (2 * dim)
+        if vector_rows < self.rows:
+            raise ValueError(f"{self.vectors_path} is truncated: {vector_rows} vectors for {self.rows} ids")
+        self._ids_map = self._vectors_map = None
+
+    @classmethod
+    def header(cls, dim: int, generation: int) -> bytes:
+        return (cls.MAGIC + np.array([dim, generation], dtype="<i8").tobytes()).ljust(cls.HEADER_BYTES, b"\0")
+
+    def _read_header(self, path: Path) -> int:
+        try:
+            with open(path, "rb") as f:
+                header = f.read(self.HEADER_BYTES)
+        except FileNotFoundError:
+            raise ValueError(f"{path} is missing") from None
+        if len(header) < self.HEADER_BYTES or header[:8] != self.MAGIC:
+            raise ValueError(f"{path} is not a vidsearch re-rank file")
+        dim, generation = np.frombuffer(header[8:24], dtype="<i8")
+        if dim != self.dim:
+            raise ValueError(f"{path} holds {dim}-d vectors, expected {self.dim}")
+        return int(generation)
+
+    def _maps(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._ids_map is None:
+            self._ids_map = np.memmap(self.ids_path, "<i8", "r", self.HEADER_BYTES, (self.rows,))
+            self._vectors_map = np.memmap(self.vectors_path, "<f2", "r", self.HEADER_BYTES, (self.rows, self.dim))
+        return self._ids_map, self._vectors_map
+
+    def positions(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The row of each id, and whether the store holds it."""
+        if not self.rows or not len(ids):
+            return np.zeros(len(ids), np.int64), np.zeros(len(ids), bool)
+        stored, _ = self._maps()
+        rows = np.minimum(np.searchsorted(stored, ids), self.rows - 1)
+        return rows, stored[rows] == ids
+
+    def rerank(self, queries: np.ndarray, candidates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The best k of each query's candidate ids by exact inner product; -1 ids pad short rows."""
+        found = candidates >= 0
+        scores = np.full(candidates.shape, -np.inf, np.float32)
+        if found.any():
+            rows, held = self.positions(candidates[found])
+            if not held.all():
+                missing = candidates[found][~held][:5].tolist()
+                raise RuntimeError(f"{self.ids_path} lacks vectors the index holds (ids {missing}); rebuild the index")
+            scores[found] = self._scores(queries, np.nonzero(found)[0], rows)
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        top_scores = np.take_along_axis(scores, order, 1)
+        top_ids = np.where(np.isfinite(top_scores), np.take_along_axis(candidates, order, 1), -1)
+        top_scores[~np.isfinite(top_scores)] = PAD_SCORE
+        short = ((0, 0), (0, k - order.shape[1]))
+        return np.pad(top_scores, short, constant_values=PAD_SCORE), np.pad(top_ids, short, constant_values=-1)
+
+    def _scores(self, queries: np.ndarray, query_of: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Inner product of queries[query_of[i]] with stored row rows[i]; each row read once, in file order."""
+        unique, inverse = np.unique(rows, return_inverse=True)
+        stored = self._maps()[1][unique]
+        scores = np.empty(len(rows), np.float32)
+        for start in range(0, len(rows), self.CHUNK_ROWS):  # bounded memory when a caller asks for huge k
+            part = slice(start, start + self.CHUNK_ROWS)
+            exact = stored[inverse[part]].astype(np.float32)
+            scores[part] = np.einsum("ij,ij->i", exact, queries[query_of[part]])
+        return scores
+
+    def append(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Store the rows of ids not held yet (a resumed ingest re-adds some); ids below the last rewrite the files."""
+        order = np.argsort(ids, kind="stable")
+        ids, vectors = ids[order], vectors[order]
+        new = ~self.positions(ids)[1]
+        ids, vectors = ids[new], vectors[new]
+        if not len(ids):
+            return
+        if self.rows and ids[0] <= self._maps()[0][-1]:
+            self._rewrite_with(ids, vectors)
+            return
+        self._close_maps()
+        for path, offset, data in (
+            (self.vectors_path, self.rows * 2 * self.dim, vectors.astype("<f2")),
+            (self.ids_path, self.rows * ID_BYTES, ids.astype("<i8")),
+        ):
+            with open(path, "r+b") as f:
+                f.seek(self.HEADER_BYTES + offset)
+                f.write(data.tobytes())
+                f.truncate()  # drops what a crashed append left past the last committed row
+        self.rows += len(ids)
+
+    def _rewrite_with(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        stored_ids, stored_vectors = self._maps()
+        writer = RerankWriter(self.index_path, self.dim)
+        for start in range(0, self.rows, self.CHUNK_ROWS):
+            writer.write(stored_ids[start : start + self.CHUNK_ROWS], stored_vectors[start : start + self.CHUNK_ROWS])
+        writer.write(ids, vectors)
+        self._close_maps()
+        self.generation = writer.commit()
+        self.rows += len(ids)
+
+    def _close_maps(self) -> None:
+        self._ids_map = self._vectors_map = None
+
+    def sync(self) -> None:
+        for path in (self.vectors_path, self.ids_path):
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+
+    def nbytes(self) -> int:
+        return self.vectors_path.stat().st_size + self.ids_path.stat().st_size
+
+
+class RerankWriter:
+    """Writes a whole re-rank store under temporary names; `commit` sorts it by id if needed and puts it in place."""
+
+    def __init__(self, index_path: Path, dim: int):
+        self.index_path, self.dim = index_path, dim
+        self.generation = secrets.randbits(62)
+        self.partials = tuple(path.with_name(path.name + ".partial") for path in rerank_paths(index_path))
+        self._files = [open(path, "wb") for path in self.partials]
+        for f in self._files:
+            f.write(RerankStore.header(dim, self.generation))
+        self.last_id, self.ascending = -1, True
+
+    def write(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        if len(ids):
+            self.ascending &= bool(ids[0] > self.last_id and np.all(np.diff(ids) > 0))
+            self.last_id = max(self.last_id, int(ids.max()))
+            self._files[0].write(np.asarray(vectors, dtype="<f2").tobytes())
+            self._files[1].write(np.asarray(ids, dtype="<i8").tobytes())
+
+    def commit(self) -> int:
+        """Rename into place, the ids file first: a crash between the renames leaves a header mismatch."""
+        for f in self._files:
+            f.flush()
+            os.fsync(f.fileno())
+            f.close()
+        if not self.ascending:
+            self._sort()
+        for partial, final in zip(reversed(self.partials), reversed(rerank_paths(self.index_path))):
+            os.replace(partial, final)
+        return self.generation
+
+    def _sort(self) -> None:
+        vectors_partial, ids_partial = self.partials
+        ids = np.fromfile(ids_partial, "<i8", offset=RerankStore.HEADER_BYTES)
+        order = np.argsort(ids, kind="stable")
+        if np.any(np.diff(ids[order]) == 0):
+            raise ValueError(f"the vectors given for {self.index_path} repeat ids")
+        unsorted = vectors_partial.with_name(vectors_partial.name + ".unsorted")
+        os.replace(vectors_partial, unsorted)
+        vectors = np.memmap(unsorted, "<f2", "r", RerankStore.HEADER_BYTES, (len(ids), self.dim))
+        header = RerankStore.header(self.dim, self.generation)
+        with open(vectors_partial, "wb") as out:
+            out.write(header)
+            for start in range(0, len(order), RerankStore.CHUNK_ROWS):
+                out.write(vectors[order[start : start + RerankStore.CHUNK_ROWS]].tobytes())
+            os.fsync(out.fileno())
+        del vectors
+        unsorted.unlink()
+        with open(ids_partial, "wb") as out:
+            out.write(header + ids[order].tobytes())
+            os.fsync(out.fileno())
+
