@@ -132,7 +132,7 @@ def test_catalog_parquet_and_index_agree(ingested):
 
 def test_query_text_returns_ranked_hits_of_both_kinds(ingested):
     archive, root, _ = ingested
-    hits = archive.query("man in red jacket with glasses", k=30)
+    hits = archive.query("man in red jacket with glasses", k=30, group=False)
     assert [h.rank for h in hits] == list(range(1, 31))
     assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
     assert {h.item.kind for h in archive.query("a person", k=400)} == {"frame", "person"}
@@ -181,7 +181,7 @@ def test_index_files_are_derived_and_rebuilt_from_parquet(tmp_path, options):
     assert consistent_ids(archive)["frame"]  # the repaired index was saved
     (tmp_path / "archive" / "frame.faiss").unlink()
     with Archive.open(tmp_path / "archive", **options) as archive:
-        assert len(archive.query("bicycles", k=100, kind="frame")) == 10
+        assert len(archive.query("bicycles", k=100, kind="frame", group=False)) == 10
 
 
 def test_vectors_of_two_models_never_mix(tmp_path, options, tiny_clip_weights):
@@ -259,7 +259,7 @@ def test_a_changed_file_that_keeps_its_row_id_leaves_no_stale_vector(tmp_path, o
         archive.ingest([root], persons=False)
         shutil.copy(VIDEOS / "unit/intel_asl_walk.mkv", root / "unit/intel_asl_thanks.mkv")
         assert archive.ingest([root], persons=False).indexed == 1
-        assert len(archive.query("a person", k=50, kind="frame")) == 3  # the new 3 s clip's frames only
+        assert len(archive.query("a person", k=50, kind="frame", group=False)) == 3  # the new 3 s clip's frames only
         assert len(consistent_ids(archive)["frame"]) == 3
 
 

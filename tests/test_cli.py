@@ -29,7 +29,7 @@ def test_ingest_query_stats_eval(tmp_path, options):
     base = global_options(archive, options)
 
     result = runner.invoke(cli, [*base, "ingest", str(root)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # some files failed, the rest is indexed
     lines = [line for line in result.stderr.splitlines() if line.startswith("vidsearch: skipped")]
     assert sorted(lines) == [
         f"vidsearch: skipped {root / 'notes.mp4'}: not a video file or unsupported container",
@@ -38,7 +38,7 @@ def test_ingest_query_stats_eval(tmp_path, options):
     assert "Traceback" not in result.output
     assert "indexed 1 videos" in result.stdout
 
-    result = runner.invoke(cli, [*base, "query", "a woman in a yellow hoodie", "-k", "3", "--json"])
+    result = runner.invoke(cli, [*base, "query", "a woman in a yellow hoodie", "-k", "3", "--no-group", "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["query"] == "a woman in a yellow hoodie"
@@ -49,10 +49,16 @@ def test_ingest_query_stats_eval(tmp_path, options):
     result = runner.invoke(cli, [*base, "query", "a woman", "--kind", "person", "--json"])
     [person] = json.loads(result.stdout)["hits"]  # one signer, one track, one embedded crop
     assert person["kind"] == "person" and len(person["box"]) == 4
-    result = runner.invoke(cli, [*base, "query", "--like", str(person["id"]), "--min-score", "0.5", "--json"])
+    assert person["start"] <= person["t"] <= person["end"] and "appearance" in person
+    like = [*base, "query", "--like", str(person["id"]), "--json"]
+    result = runner.invoke(cli, [*like, "--min-score", "0.5", "--no-group"])
     similar = json.loads(result.stdout)
     assert similar["query"] == {"like": person["id"]}
     assert similar["hits"] and all(h["score"] >= 0.5 and h["id"] != person["id"] for h in similar["hits"])
+    # grouped, "more like this" is elsewhere: not the person's own appearance, nor the moment they are in
+    elsewhere = json.loads(runner.invoke(cli, like).stdout)["hits"]
+    assert all(h.get("appearance") != person["appearance"] for h in elsewhere)
+    assert not any(h["kind"] == "frame" and h["start"] <= person["t"] <= h["end"] for h in elsewhere)
     result = runner.invoke(cli, [*base, "query", "x", "--like", "1"])
     assert result.exit_code == 2 and "give one of TEXT, --image or --like" in result.output
 
@@ -73,6 +79,8 @@ def test_ingest_query_stats_eval(tmp_path, options):
     # every hit of this one-video archive lies in the relevant interval, so the arithmetic is exact
     assert (report["recall@1"], report["recall@10"], report["mrr"]) == (1.0, 1.0, 1.0)
     assert report["not_indexed"] == []
+    assert {mode: m["recall@1"] for mode, m in report["modes"].items()} == {"frames": 1.0, "persons": 1.0, "fused": 1.0}
+    assert "  persons" in runner.invoke(cli, [*base, "eval", str(manifest), "--root", str(root)]).stdout
 
 
 def test_bad_options_get_one_line_not_a_traceback(tmp_path, options):
@@ -104,7 +112,7 @@ def test_ingest_json_prints_one_event_per_line(tmp_path, options):
     root = footage_folder(tmp_path / "footage", "unit/intel_asl_thanks.mkv")
     (root / "broken.mp4").write_bytes(b"not a video at all")
     result = CliRunner().invoke(cli, [*global_options(tmp_path / "archive", options), "ingest", str(root), "--json"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert events[0] == {"event": "planned", "videos": 2}
     assert {e["event"] for e in events} == {"planned", "frames", "indexed", "failed", "done"}

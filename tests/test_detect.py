@@ -29,8 +29,9 @@ def frames_at(path, times):
 def test_pedestrians_are_found_in_surveillance_footage(detector):
     frames = frames_at(VIDEOS / "scenes/opencv_vtest_pets2009.avi", [10.0, 30.0, 50.0])
     for detections in detector.detect(frames):
-        assert len(detections) >= 3
-        assert all(d.label == "person" and d.score >= 0.5 for d in detections)
+        people = [d for d in detections if d.label == "person"]
+        assert len(people) >= 3
+        assert all(d.score >= 0.5 for d in detections)
         assert all(0 <= d.box.x1 < d.box.x2 <= 768 and 0 <= d.box.y1 < d.box.y2 <= 576 for d in detections)
 
 
@@ -38,7 +39,7 @@ def test_no_person_in_the_empty_room_one_in_each_occupied_span(detector):
     path = VIDEOS / "scenes/intel_one-by-one-person-detection.mp4"
     empty = [3.0, 21.5, 48.0, 72.0, 90.0, 122.0, 138.0]
     occupied = [13.0, 34.0, 60.0, 80.8, 106.0, 130.0]
-    results = detector.detect(frames_at(path, empty + occupied))
+    results = [[d for d in found if d.label == "person"] for found in detector.detect(frames_at(path, empty + occupied))]
     assert [len(d) for d in results[: len(empty)]] == [0] * len(empty)
     assert [len(d) for d in results[len(empty) :]] == [1] * len(occupied)
     # 80.8 s: the hand-made ground-truth box of the dev set (about +-15 px)

@@ -64,3 +64,9 @@ def test_upgrade_from_the_first_revision_keeps_every_row(tmp_path):
     assert catalog.counts()["frames"] == 2 and catalog.counts()["persons"] == 2
     assert sorted(catalog.vector_ids("person").tolist()) == [3, 4]  # rows of 0001 were all embedded
     assert [track for _, track, _ in catalog.persons_of_video(1)] == [3, 4]
+    # revision 0003 derives one appearance per track from the stored persons (their attributes come with a re-index)
+    appearances = catalog.appearances_of_video(1)
+    assert [(a.track, a.start, a.end, a.detections, a.best_person_id) for a in appearances] == [
+        (3, 0.0, 0.0, 1, 3), (4, 1.0, 1.0, 1, 4)
+    ]
+    assert catalog.counts()["objects"] == 0

@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -19,19 +21,38 @@ def _format_time(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:04.1f}"
 
 
+def _process_seconds() -> float | None:
+    """Seconds since this process started (from Linux's /proc; None elsewhere): what a cold start costs."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])  # field 22, starttime
+    except (OSError, ValueError, IndexError):
+        return None
+    return time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _print_timings(before_command: float | None, open_ms: float, timings: dict[str, float]) -> None:
+    steps = [("process start", before_command and before_command * 1000), ("open archive", open_ms)]
+    steps += [(key.removesuffix("_ms").replace("_", " "), value) for key, value in timings.items()]
+    process = _process_seconds()
+    steps.append(("process", process and process * 1000))
+    click.echo("timings (ms): " + ", ".join(f"{name} {ms:.0f}" for name, ms in steps if ms is not None), err=True)
+
+
 def json_option(command):
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")(command)
 
 
 def domain_errors(command):
-    """Errors of input or environment become one line and exit code 2; anything else is our bug."""
+    """Errors of input or environment become one line and exit code 1; anything else is our bug."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        from .progress import printable
+
         try:
             return command(*args, **kwargs)
         except VidsearchError as error:
-            raise click.ClickException(str(error)) from None
+            raise click.ClickException(printable(str(error))) from None
 
     return wrapper
 
@@ -105,9 +126,9 @@ def cli(ctx, index_dir, clip_model, clip_pretrained, yolo_weights, device, verbo
 def ingest(obj: Context, paths, fps, persons, sample, reader, ray_address, as_json):
     """Index the videos in PATHS (files or folders); only new or changed files are processed.
 
-    A file that cannot be read is reported on one line and recorded as failed; the rest goes on.
-    An interrupted ingest (Ctrl-C, kill) resumes where it stopped when run again. With --json, progress
-    events are printed one JSON object per line, the last one {"event": "done", ...} with the totals.
+    A file that cannot be read is reported on one line and recorded as failed; the rest goes on, and the
+    exit code is 3. An interrupted ingest (Ctrl-C, kill) resumes where it stopped when run again. With --json,
+    progress events are printed one JSON object per line, the last one {"event": "done", ...} with the totals.
 
     Example:
 
@@ -120,7 +141,7 @@ def ingest(obj: Context, paths, fps, persons, sample, reader, ray_address, as_js
         if as_json:
             report = obj.archive().ingest(paths, **options, on_event=json_line)
             json_line({"event": "done", **report.to_json()})
-            return
+            sys.exit(3 if report.failed else 0)
         with IngestProgress(enabled=sys.stderr.isatty()) as progress:
             report = obj.archive().ingest(paths, **options, on_event=progress)
     except KeyboardInterrupt:
@@ -133,6 +154,7 @@ def ingest(obj: Context, paths, fps, persons, sample, reader, ray_address, as_js
         f"in {report.wall_seconds:.1f} s, {speed:.1f}x realtime); {report.unchanged} unchanged, "
         f"{len(report.failed)} failed"
     )
+    sys.exit(3 if report.failed else 0)
 
 
 @cli.command()
@@ -143,39 +165,102 @@ def ingest(obj: Context, paths, fps, persons, sample, reader, ray_address, as_js
 @click.option("--image", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Query by example: hits that look like this picture.")
 @click.option("--like", type=int, metavar="ID", help="More like this hit (an id from earlier results).")
-@click.option("--min-score", type=float, default=None, help="Leave out hits scoring below this.")
+@click.option("--min-score", type=float, default=None,
+              help="Leave out hits scoring below this. Default: the model's calibrated threshold where one is known.")
+@click.option("--video", "video_glob", metavar="GLOB", help="Only videos whose path (or its end) matches, e.g. 'cam3/*.mp4'.")
+@click.option("--from", "start", type=float, metavar="SECONDS", help="Only hits at least this far into their video.")
+@click.option("--to", "end", type=float, metavar="SECONDS", help="Only hits at most this far into their video.")
+@click.option("--object", "objects", multiple=True, metavar="LABEL",
+              help="Only frames showing this detector class (car, bicycle, backpack... COCO names); repeatable.")
+@click.option("--not", "exclude", multiple=True, metavar="TEXT",
+              help="Push down hits matching TEXT (repeatable); in TEXT itself, -word or -\"some words\" does the same.")
+@click.option("--group/--no-group", default=True, show_default=True,
+              help="Merge frame hits close in time into moments and a person's crops into one appearance; "
+                   "--no-group: every matching frame and crop is its own hit.")
+@click.option("--timings", "show_timings", is_flag=True,
+              help="Say where the time of a text query went: on stderr, or as \"timings\" in the --json output.")
 @json_option
 @click.pass_obj
 @domain_errors
-def query(obj: Context, text, k, kind, image, like, min_score, as_json):
-    """Find frames and persons matching TEXT (or looking like --image, or like hit --like) across the archive.
+def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start, end, objects, exclude, group,
+          show_timings, as_json):
+    """Find moments and persons matching TEXT (or looking like --image, or like hit --like) across the archive.
+
+    Person hits are appearances: a person's span in a video, shown at the moment that matches best, with
+    the attributes the query names (colours, garments, glasses...) and how strongly the person shows them.
 
     Example:
 
-        vidsearch query "a red car" --kind frame -k 5 --json
+        vidsearch query "man in red jacket with glasses -bicycle" --kind person -k 5 --json
     """
     if sum(given is not None for given in (text, image, like)) != 1:
         raise click.UsageError("give one of TEXT, --image or --like")
+    if show_timings and text is None:
+        raise click.UsageError("--timings times text queries")
+    before_command, opening = _process_seconds(), time.perf_counter()
     archive = obj.archive()
+    open_ms, timings = (time.perf_counter() - opening) * 1000, {} if show_timings else None
+    from .search import SearchFilter
+
+    if min_score is None:
+        min_score = archive.calibrated_min_score()
+    where = SearchFilter(videos=video_glob, start=start, end=end, objects=objects, min_score=min_score)
+    options = {"k": k, "kind": kind, "exclude": exclude, "group": group, "where": where}
     if image is not None:
-        hits = archive.query_image(image, k=k, kind=kind)
+        hits = archive.query_image(image, **options)
     elif like is not None:
-        hits = archive.query_like(like, k=k, kind=kind)
+        hits = archive.query_like(like, **options)
     else:
-        hits = archive.query(text, k=k, kind=kind)
-    if min_score is not None:
-        hits = [hit for hit in hits if hit.score >= min_score]
+        hits = archive.query(text, **options, timings=timings)
     if as_json:
         asked = text if text is not None else {"image": str(image)} if image is not None else {"like": like}
-        click.echo(json.dumps({"query": asked, "hits": [hit.to_json() for hit in hits]}, indent=1))
+        timed = {"timings": {key: round(ms, 2) for key, ms in timings.items()}} if show_timings else {}
+        click.echo(json.dumps({"query": asked, "hits": [hit.to_json() for hit in hits], **timed}, indent=1))
         return
     if not hits:
-        click.echo("no hits" + (f" scoring {min_score} or more" if min_score is not None else ""))
+        click.echo("no good match: no hits" + (f" scoring {min_score} or more" if min_score is not None else ""))
     for hit in hits:
         box = hit.item.box
         where = f"  box {box.x1:.0f},{box.y1:.0f},{box.x2:.0f},{box.y2:.0f}" if box else ""
-        click.echo(f"{hit.rank:3d}  {hit.score:.3f}  {hit.item.kind:6s}  {_format_time(hit.item.t)}  "
-                   f"{hit.video}{where}")
+        span = f" ({_format_time(hit.span[0])}-{_format_time(hit.span[1])})" if hit.span else ""
+        click.echo(f"{hit.rank:3d}  {hit.score:.3f}  {hit.item.kind:6s}  {_format_time(hit.item.t)}{span}  "
+                   f"{hit.video}{where}  id {hit.item.vector_id}")
+        if hit.evidence:
+            click.echo("       " + ", ".join(f"{m.label} {m.probability:.2f}" for m in hit.evidence))
+    if show_timings:
+        _print_timings(before_command, open_ms, timings)
+
+
+@cli.command()
+@click.argument("hit_id", metavar="ID", type=int)
+@json_option
+@click.pass_obj
+@domain_errors
+def describe(obj: Context, hit_id, as_json):
+    """Show what the archive knows of a hit (an id from query results): where, when, and for a person the
+    span of their appearance and the probability of each attribute.
+
+    Example:
+
+        vidsearch describe 1234
+    """
+    described = obj.archive().describe(hit_id).to_json()
+    if as_json:
+        click.echo(json.dumps(described, indent=1))
+        return
+    box = described["box"]
+    click.echo(f"{described['kind']} {described['id']}  {described['video']}  {_format_time(described['t'])}"
+               + (f"  box {','.join(f'{v:.0f}' for v in box)}" if box else ""))
+    appearance = described.get("appearance")
+    if appearance is None:
+        return
+    click.echo(f"appearance {appearance['id']}: {_format_time(appearance['start'])}-{_format_time(appearance['end'])}, "
+               f"{appearance['detections']} detections, best view id {appearance['best_id']}")
+    if not appearance["attributes"]:
+        click.echo("no attributes (indexed before attributes were read: ingest the video again)")
+    for group, labels in appearance["attributes"].items():
+        top = list(labels.items())[:3]
+        click.echo(f"  {group:14s} " + "  ".join(f"{label} {p:.2f}" for label, p in top))
 
 
 @cli.command("eval")
@@ -189,6 +274,8 @@ def query(obj: Context, text, k, kind, image, like, min_score, as_json):
 def eval_command(obj: Context, manifests, root, k, as_json):
     """Measure retrieval quality (Recall@1/5/10, MRR, person box match) on labeled query sets.
 
+    Each set is scored as its queries' targets say, then against frames only, persons only and both fused.
+
     Example:
 
         vidsearch eval ../shared/eval/dev/*.json --root ../shared/videos
@@ -199,10 +286,13 @@ def eval_command(obj: Context, manifests, root, k, as_json):
         return
     click.echo(f"{'set':45s} {'queries':>7s} {'R@1':>6s} {'R@5':>6s} {'R@10':>6s} {'MRR':>6s} {'box@10':>7s}")
     for outcome in outcomes:
-        r = outcome.report.to_json()
-        box = "-" if r["person_box_match@10"] is None else f"{r['person_box_match@10']:.3f}"
-        click.echo(f"{r['name'][:45]:45s} {r['queries']:7d} {r['recall@1']:6.3f} {r['recall@5']:6.3f} "
-                   f"{r['recall@10']:6.3f} {r['mrr']:6.3f} {box:>7s}")
+        rows = [(outcome.report.name[:45], outcome.report)]
+        rows += [(f"  {mode}", report) for mode, report in outcome.modes.items()]
+        for label, report in rows:
+            r = report.to_json()
+            box = "-" if r["person_box_match@10"] is None else f"{r['person_box_match@10']:.3f}"
+            click.echo(f"{label:45s} {r['queries']:7d} {r['recall@1']:6.3f} {r['recall@5']:6.3f} "
+                       f"{r['recall@10']:6.3f} {r['mrr']:6.3f} {box:>7s}")
         if outcome.not_indexed:
             click.echo(f"  not in this archive: {', '.join(outcome.not_indexed)}", err=True)
 
@@ -218,6 +308,8 @@ def stats(obj: Context, as_json):
 
         vidsearch stats --json
     """
+    from .progress import printable
+
     result = obj.archive().stats().to_json()
     if as_json:
         click.echo(json.dumps(result, indent=1))
@@ -232,7 +324,98 @@ def stats(obj: Context, as_json):
         click.echo(f"index     {kind}: {index['vectors']} vectors, {index['bytes'] / 2**20:.1f} MiB ({index['factory']})")
     click.echo(f"failed    {len(result['failed'])}")
     for failure in result["failed"]:
-        click.echo(f"  {failure['path']}: {failure['reason']}")
+        click.echo(f"  {printable(failure['path'])}: {printable(failure['reason'])}")
+
+
+class ByteSize(click.ParamType):
+    """A size such as 4GB, 512MB, 3GiB or a number of bytes."""
+
+    name = "size"
+    units = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+             "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        import re
+
+        found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(value))
+        if not found or found.group(2).lower() not in self.units:
+            self.fail(f"{value!r} is not a size like 4GB, 512MB or 3GiB", param, ctx)
+        return int(float(found.group(1)) * self.units[found.group(2).lower()])
+
+
+def _print_index_reports(reports, as_json: bool) -> None:
+    rows = [report.to_json() for report in reports.values()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    for row in rows:
+        recall = "-" if row["recall@10"] is None else f"{row['recall@10']:.3f} ({row['recall_queries']} queries)"
+        built = "-" if row["build_seconds"] is None else f"{row['build_seconds']:.1f} s"
+        click.echo(f"{row['vectors']:6s} {row['index']:7s} {row['factory']}  {row['count']} vectors, "
+                   f"{row['bytes_per_vector']:.0f} B/vector in RAM, {row['rerank_bytes_on_disk'] / 2**20:.1f} MiB "
+                   f"re-rank vectors on disk; recall@10 vs exact {recall}; built in {built}")
+        click.echo(f"       {row['reason']}")
+
+
+@cli.group()
+def index():
+    """Manage the vector indexes: exact while small, trained (IVF + exact re-ranking) when large.
+
+    Example:
+
+        vidsearch index info
+    """
+
+
+@index.command("info")
+@json_option
+@click.pass_obj
+@domain_errors
+def index_info(obj: Context, as_json):
+    """Each index's type, vectors, bytes per vector in RAM, recall@10 against exact search and build time.
+
+    Example:
+
+        vidsearch index info --json
+    """
+    archive = obj.archive()
+    _print_index_reports({kind: archive.index_report(kind) for kind in ("frame", "person")}, as_json)
+
+
+@index.command("build")
+@click.option("--kind", "index_kind", type=click.Choice(["flat", "ivf-pq", "ivf-sq8"]),
+              help="Index type; default: chosen for the number of vectors and the memory budget.")
+@click.option("--memory-budget", type=ByteSize(), help="RAM the index may use, e.g. 4GB (per index).")
+@click.option("--vectors", type=click.Choice(["all", "frame", "person"]), default="all", show_default=True,
+              help="Which index to build.")
+@json_option
+@click.pass_obj
+@domain_errors
+def index_build(obj: Context, index_kind, memory_budget, vectors, as_json):
+    """Build the index anew from the Parquet shards, of a chosen type or the one that suits its size.
+
+    Example:
+
+        vidsearch index build --kind ivf-pq --memory-budget 4GB
+    """
+    chosen = ("frame", "person") if vectors == "all" else (vectors,)
+    _print_index_reports(obj.archive().build_index(index_kind, memory_budget, chosen), as_json)
+
+
+@index.command("rebuild")
+@json_option
+@click.pass_obj
+@domain_errors
+def index_rebuild(obj: Context, as_json):
+    """Recreate the indexes from the Parquet shards (they are derived data), each of the type it was.
+
+    Example:
+
+        vidsearch index rebuild
+    """
+    _print_index_reports(obj.archive().rebuild_index(), as_json)
 
 
 @cli.command()
@@ -265,6 +448,64 @@ def upgrade(obj: Context):
 
     before, after = upgrade_archive(obj.settings.archive)
     click.echo(f"schema {before} -> {after}" if before != after else f"schema already at {after}")
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, type=int, metavar="[ID]...")
+@click.option("--query", "text", help="Export the hits of this query instead of hits by id.")
+@click.option("-k", type=click.IntRange(1, 1000), default=10, show_default=True, help="Hits exported with --query.")
+@click.option("--kind", type=click.Choice(["all", "frame", "person"]), default="all", show_default=True,
+              help="With --query: search whole frames, person crops, or both.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to export into.")
+@click.option("--pad", type=click.FloatRange(0, 600), default=3.0, show_default=True,
+              help="Seconds of video kept before and after each hit (or its span).")
+@json_option
+@click.pass_obj
+@domain_errors
+def export(obj: Context, ids, text, k, kind, out, pad, as_json):
+    """Export hits (ids from earlier results, or a --query's hits): per hit a frame-accurate MP4 clip, the frame,
+    the person's crop, the frame with boxes drawn and an evidence record (source SHA-256, times, model); and a
+    contact sheet of them all. A hit that cannot be exported gets one line on stderr; the rest is exported.
+
+    Example:
+
+        vidsearch export 1234 1240 --out ./evidence --pad 5
+    """
+    if bool(ids) == (text is not None):
+        raise click.UsageError("give hit IDs or --query TEXT")
+    archive = obj.archive()
+    hits = archive.query(text, k=k, kind=kind) if text is not None else list(ids)
+    report = archive.export(hits, out, pad=pad, query=text)
+    for problem in report.problems:
+        click.echo(f"vidsearch: not exported: {problem}", err=True)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=1))
+    elif report.exported:
+        click.echo(f"exported {len(report.exported)} hits to {out} (contact sheet: {report.sheet})")
+    if not report.exported:
+        raise click.ClickException("nothing was exported")
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; any other than loopback needs --token.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True, help="Port to listen on.")
+@click.option("--token", envvar="VIDSEARCH_TOKEN",
+              help="Secret that every API request must carry (X-Vidsearch-Token header, Bearer or ?token=). "
+                   "Env: VIDSEARCH_TOKEN.")
+@click.pass_obj
+@domain_errors
+def serve_command(obj: Context, host, port, token):
+    """Serve the search page and its JSON API (documented at /docs), with the models and indexes kept loaded.
+
+    Example:
+
+        vidsearch serve --port 8765    # then open http://127.0.0.1:8765/
+    """
+    from .serve import check_bind, serve
+
+    check_bind(host, token)  # refused before minutes go into loading models
+    serve(obj.archive(), host, port, token, on_ready=lambda url: click.echo(f"vidsearch: serving {url}", err=True))
 
 
 def main() -> None:

@@ -23,7 +23,8 @@ class ClipConfig:
 @dataclass(frozen=True, slots=True)
 class DetectorConfig:
     weights: str  # ultralytics weights name (downloaded by ultralytics) or local path
-    labels: tuple[str, ...]  # class names of the detector to keep
+    labels: tuple[str, ...]  # class names that are tracked, cropped and embedded (persons)
+    objects: bool  # keep the detector's other classes too, as objects per frame, to filter searches by
     confidence: float
     merge_iou: float  # boxes overlapping more than this are one object
     image_size: int
@@ -44,7 +45,10 @@ class SamplingConfig:
     mode: str  # "time": frames nearest to each 1/fps step; "keyframes": keyframes only, a coarse fast mode
     reader: str  # "pyav", "decord", or "auto" (decord, PyAV where decord cannot read a file)
     decode_batch: int
+    batch_megabytes: float  # a batch ends once its pixels reach this much: 6 frames of 4K, 2 of 8K
     prefetch_batches: int  # decoded batches waiting for the models: decoding runs ahead by this much
+    decode_timeout_s: float  # a file whose decoder sends no frame for this long is given up (its process killed)
+    decode_cap_s_per_video_s: float  # nor may a file's whole decode take longer than the timeout + this x its length
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +62,9 @@ class DedupConfig:
 @dataclass(frozen=True, slots=True)
 class TrackConfig:
     max_gap_s: float  # a track not seen for longer than this has ended
-    max_distance: float  # largest centre shift between samples, in box heights, for the same person
+    max_speed: float  # fastest a person moves, in box heights per second (walking is about 0.8)
+    jitter: float  # how far a box's centre shifts, in box heights, for a person standing still
+    max_colour_distance: float  # above this colour difference (0-1) two crops are not the same person
     crop_window_s: float  # each track embeds its best crop once per window
 
 
@@ -66,6 +72,17 @@ class TrackConfig:
 class IndexConfig:
     factory: str  # faiss index_factory string
     checkpoint_seconds: float  # how often ingest saves the index while running
+
+
+@dataclass(frozen=True, slots=True)
+class SearchConfig:
+    moment_gap_s: float  # frame hits of one video at most this far apart are one moment
+    overfetch: int  # candidates fetched per result wanted, before grouping into moments and appearances
+    exact_below: int  # a filter admitting at most this many vectors is searched exactly over them alone
+    exclude_weight: float  # how hard a --not phrase pushes its matches down
+    attribute_weight: float  # how much the named attributes' mean probability adds to a person's score
+    attributes: str | None  # the attribute vocabulary file; None: the shipped configs/attributes.yaml
+    min_score: dict  # calibrated "no good match" threshold per model ("architecture/pretrained")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +101,7 @@ class Settings:
     dedup: DedupConfig
     track: TrackConfig
     index: IndexConfig
+    search: SearchConfig
     distributed: DistributedConfig
     device: str = "auto"
     # True when the caller named a CLIP model; otherwise an existing archive's own model is used.
@@ -110,6 +128,7 @@ def default_settings(archive: Path) -> Settings:
         dedup=_section(DedupConfig, raw["dedup"]),
         track=_section(TrackConfig, raw["track"]),
         index=_section(IndexConfig, raw["index"]),
+        search=_section(SearchConfig, raw["search"]),
         distributed=_section(DistributedConfig, raw["distributed"]),
     )
 

@@ -19,6 +19,8 @@ class Detector:
 
     def __init__(self, config: DetectorConfig, device: str):
         # ultralytics has import-time side effects (settings file, logging): keep it out of `import vidsearch`.
+        # Its log goes to stdout, where it would break `--json` output: quiet unless the user asks otherwise.
+        os.environ.setdefault("YOLO_VERBOSE", "False")
         from ultralytics import YOLO
 
         self.config = config
@@ -49,7 +51,7 @@ class Detector:
             [frame.image[..., ::-1] for frame in frames],
             conf=self.config.confidence,
             iou=self.config.merge_iou,
-            classes=self.class_ids,
+            classes=None if self.config.objects else self.class_ids,
             imgsz=self.config.image_size,
             batch=self.config.batch_size,
             quantize=16 if self.device == "cuda" else None,

@@ -1,7 +1,8 @@
 """The order of the stages: decode, drop duplicates, detect, track, crop, embed. Only this module knows it.
 
-Decoding runs ahead in a thread while the models work on the previous batch (decoders and torch both
-release the GIL), so the wall time approaches the slowest stage rather than the sum of all of them.
+Decoding runs ahead in a child process (decode.DecodeWorker, which gives up on a file that hangs its
+decoder) while the models work on the previous batch; a thread here takes its frames into a bounded queue,
+so the wall time approaches the slowest stage rather than the sum of all of them.
 """
 
 from __future__ import annotations
@@ -10,24 +11,25 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .config import SamplingConfig, Settings
-from .decode import open_video
+from .decode import DecodeWorker, Decoded
 from .dedup import DuplicateFilter
 from .detect import Detector, crop
 from .embed import ClipEmbedder
 from .errors import DecodeError
-from .records import FoundPerson, Frame, SampledFrame, VideoInfo
-from .track import Tracker
+from .records import FoundObject, FoundPerson, Frame, SampledFrame, VideoInfo
+from .track import Tracker, colour_signature
 
 
 @dataclass(slots=True)
 class StageSeconds:
-    """Time spent in each stage, accumulated over batches (decode runs in its own thread)."""
+    """Time spent in each stage, accumulated over batches (decode: the wait for the decoder process)."""
 
     decode: float = 0.0
     detect: float = 0.0
@@ -50,6 +52,7 @@ class ProcessedVideo:
     frames: list[SampledFrame]  # kept frames, each with a vector in frame_vectors
     frames_skipped: int  # sampled frames dropped as duplicates of the last kept one
     persons: list[FoundPerson]  # every detection; those marked embedded have a vector in person_vectors
+    objects: list[FoundObject]  # detections of the detector's other classes (cars, bags...), without vectors
     frame_vectors: np.ndarray
     person_vectors: np.ndarray  # in the order of the embedded persons
     seconds: StageSeconds = field(default_factory=StageSeconds)
@@ -67,7 +70,6 @@ class _End:
     path: Path
     info: VideoInfo
     reader: str
-    seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,7 @@ class _VideoWork:
         self.frames: list[SampledFrame] = []
         self.skipped = 0
         self.detections: list[tuple[int, object, int]] = []  # (frame position, detection, track)
+        self.objects: list[FoundObject] = []
         # pixels of crops that may still be chosen, by detection position; copies, so whole frames are not held
         self.pending: dict[int, np.ndarray] = {}
         self.embedded: list[int] = []  # detection positions in the order of their vectors
@@ -121,15 +124,18 @@ class _VideoWork:
             self.frames.append(SampledFrame(frame_index=frame.index, t=frame.t))
             keyed = []
             for detection in detections:
+                if detection.label not in self.settings.detector.labels:
+                    self.objects.append(FoundObject(frame_position=position, detection=detection))
+                    continue
                 cut = crop(frame, detection, self.settings.crop)
                 if cut is None:
                     continue
                 key = len(self.detections)
                 self.detections.append((position, detection, -1))
                 self.pending[key] = cut.image.copy()
-                keyed.append((key, detection.box, detection.score))
+                keyed.append((key, detection.box, detection.score, colour_signature(cut.image)))
             tracks, closed = self.tracker.step(frame.t, keyed)
-            for (key, _, _), number in zip(keyed, tracks):
+            for (key, *_), number in zip(keyed, tracks):
                 self.detections[key] = (*self.detections[key][:2], number)
             chosen.extend(closed)
         keep = self.tracker.candidates() | set(chosen)
@@ -155,6 +161,7 @@ class _VideoWork:
             frames=self.frames,
             frames_skipped=self.skipped,
             persons=persons,
+            objects=self.objects,
             frame_vectors=np.concatenate(self.frame_vectors) if self.frame_vectors else np.zeros((0, dim), np.float32),
             person_vectors=person_vectors,
             seconds=self.seconds,
@@ -168,12 +175,18 @@ def process_videos(
     detector: Detector | None,
     fps: float,
     on_frames: Callable[[Path, int], None] = lambda path, n: None,
+    decoding: DecodeWorker | None = None,
 ) -> Iterator[tuple[Path, ProcessedVideo | DecodeError]]:
-    """Each video's result (or why it could not be decoded), in the order given."""
-    messages: queue.Queue = queue.Queue(maxsize=settings.sampling.prefetch_batches)
+    """Each video's result (or why it could not be decoded: refused, timed out, crashed), in the order given.
+
+    `decoding` is a decode worker the caller started early and closes; by default one lives for this call.
+    """
+    sampling = settings.sampling
+    worker = decoding or decode_worker(sampling)
+    messages: queue.Queue = queue.Queue(maxsize=sampling.prefetch_batches)
     stop = threading.Event()
     decoder = threading.Thread(
-        target=_decode_all, args=(list(paths), fps, settings.sampling, messages, stop),
+        target=_decode_all, args=(list(paths), fps, sampling, worker, messages, stop),
         name="vidsearch-decode", daemon=True,
     )
     decoder.start()
@@ -189,7 +202,6 @@ def process_videos(
             if work is None:
                 work = _VideoWork(settings, embedder.identity.dim)
             if isinstance(message, _End):
-                work.seconds.decode += message.seconds
                 _embed_crops(work, work.tracker.finish(), embedder)
                 yield message.path, work.result(message.info, message.reader)
                 work = None
@@ -200,6 +212,13 @@ def process_videos(
     finally:
         stop.set()
         decoder.join()
+        if decoding is None:
+            worker.close()
+
+
+def decode_worker(sampling: SamplingConfig) -> DecodeWorker:
+    """A decode worker process for these settings, booting from now on."""
+    return DecodeWorker(sampling.reader, sampling.mode, sampling.decode_timeout_s, sampling.decode_cap_s_per_video_s)
 
 
 def _run_models(work: _VideoWork, batch: list[Frame], embedder: ClipEmbedder, detector: Detector | None) -> None:
@@ -226,7 +245,8 @@ def _embed_crops(work: _VideoWork, chosen: list[int], embedder: ClipEmbedder) ->
 
 
 def _decode_all(
-    paths: list[Path], fps: float, sampling: SamplingConfig, messages: queue.Queue, stop: threading.Event
+    paths: list[Path], fps: float, sampling: SamplingConfig, worker: DecodeWorker, messages: queue.Queue,
+    stop: threading.Event,
 ) -> None:
     def send(message) -> bool:
         """Wait for room in the queue unless the consumer has stopped listening."""
@@ -239,25 +259,37 @@ def _decode_all(
         return False
 
     try:
-        _decode_each(paths, fps, sampling, send)
+        _decode_each(paths, fps, sampling, worker, send, stop)
     except BaseException as error:  # noqa: BLE001 - handed to the consuming thread, which raises it
         send(_Crashed(error))
 
 
-def _decode_each(paths: list[Path], fps: float, sampling: SamplingConfig, send: Callable[[object], bool]) -> None:
+def _decode_each(
+    paths: list[Path], fps: float, sampling: SamplingConfig, worker: DecodeWorker,
+    send: Callable[[object], bool], stop: threading.Event,
+) -> None:
+    largest_batch = sampling.batch_megabytes * 2**20
     for path in paths:
+        batch: list[Frame] = []
         started = time.perf_counter()
         try:
-            with open_video(path, reader=sampling.reader, sampling=sampling.mode) as decoder:
-                for batch in decoder.frames(fps, batch_size=sampling.decode_batch):
-                    if not send(_Batch(path, batch, time.perf_counter() - started)):
-                        return
-                    started = time.perf_counter()
-                info, reader = decoder.info, decoder.reader
+            with closing(worker.decode(path, fps, stop)) as decoded:
+                for item in decoded:
+                    if isinstance(item, Decoded):
+                        if batch and not send(_Batch(path, batch, time.perf_counter() - started)):
+                            return
+                        if not send(_End(path, item.info, item.reader)):
+                            return
+                        break
+                    batch.append(item)
+                    # big frames make short batches, so the frames held in the queue stay within bounds
+                    if len(batch) == sampling.decode_batch or sum(f.image.nbytes for f in batch) >= largest_batch:
+                        if not send(_Batch(path, batch, time.perf_counter() - started)):
+                            return
+                        batch, started = [], time.perf_counter()
         except DecodeError as error:
             if not send(_Failed(path, error)):
                 return
-            continue
-        if not send(_End(path, info, reader, time.perf_counter() - started)):
+        if stop.is_set():
             return
     send(_DONE)

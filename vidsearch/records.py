@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -104,6 +104,44 @@ class FoundPerson:
 
 
 @dataclass(frozen=True, slots=True)
+class FoundObject:
+    """A detection of another class than the tracked ones (a car, a bag...): kept to filter frames by."""
+
+    frame_position: int
+    detection: Detection
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Appearance:
+    """One person's track through a video, summarized: its span, its best crop and its pooled embedding."""
+
+    track: int
+    start: float  # seconds: first and last sampled frame the person is seen in
+    end: float
+    detections: int
+    best: int  # position, in the video's list of persons, of the embedded crop with the best view
+    pooled: np.ndarray  # mean of the track's crop vectors, normalized
+    attributes: dict[str, dict[str, float]] = field(default_factory=dict)  # group -> label -> probability
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeMatch:
+    """How strongly a person shows an attribute that the query mentions, and what the group's best label is."""
+
+    group: str
+    label: str
+    probability: float
+    best_label: str
+    best_probability: float
+
+    def to_json(self) -> dict:
+        return {
+            "group": self.group, "label": self.label, "probability": round(self.probability, 4),
+            "best": self.best_label, "best_probability": round(self.best_probability, 4),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Item:
     """One indexed vector's meaning: a whole frame, or a person in a frame."""
 
@@ -123,8 +161,18 @@ class Hit:
     score: float
     item: Item
     video: Path
+    span: tuple[float, float] | None = None  # an appearance's or a moment's start and end; item is its best moment
+    appearance: int | None = None  # the appearance a person hit belongs to
+    evidence: tuple[AttributeMatch, ...] = ()  # the query's attributes, as this person shows them
 
     def to_json(self) -> dict:
+        extra: dict = {}
+        if self.span is not None:
+            extra["start"], extra["end"] = round(self.span[0], 3), round(self.span[1], 3)
+        if self.appearance is not None:
+            extra["appearance"] = self.appearance
+        if self.evidence:
+            extra["attributes"] = [match.to_json() for match in self.evidence]
         return {
             "rank": self.rank,
             "score": round(self.score, 6),
@@ -137,4 +185,5 @@ class Hit:
             "detector_score": (
                 round(self.item.detector_score, 4) if self.item.detector_score is not None else None
             ),
+            **extra,
         }

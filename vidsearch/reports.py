@@ -7,6 +7,8 @@ from pathlib import Path
 
 from .evaluate import SetReport
 from .pipeline import ProcessedVideo, StageSeconds
+from .records import Item
+from .store import StoredAppearance
 
 
 @dataclass(slots=True)
@@ -47,6 +49,7 @@ class ArchiveStats:
     videos: int
     frames: int
     persons: int
+    appearances: int
     video_seconds: float
     failed: list[tuple[Path, str]]
     model: dict | None
@@ -55,7 +58,7 @@ class ArchiveStats:
     def to_json(self) -> dict:
         return {
             "archive": str(self.folder), "videos": self.videos, "frames": self.frames, "persons": self.persons,
-            "video_seconds": round(self.video_seconds, 3),
+            "appearances": self.appearances, "video_seconds": round(self.video_seconds, 3),
             "failed": [{"path": str(p), "reason": r} for p, r in self.failed],
             "model": self.model, "index": self.index,
         }
@@ -63,8 +66,61 @@ class ArchiveStats:
 
 @dataclass(frozen=True, slots=True)
 class EvalOutcome:
-    report: SetReport
+    report: SetReport  # each query searched as its target says: persons, or frames and persons
+    modes: dict[str, SetReport]  # every query against frames only, persons only, and both fused
     not_indexed: tuple[str, ...]  # videos the set names that this archive has not indexed under the root
 
     def to_json(self) -> dict:
-        return {**self.report.to_json(), "not_indexed": list(self.not_indexed)}
+        return {
+            **self.report.to_json(), "not_indexed": list(self.not_indexed),
+            "modes": {mode: report.to_json() for mode, report in self.modes.items()},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Description:
+    """One hit as `vidsearch describe` shows it."""
+
+    item: Item
+    video: Path
+    appearance: StoredAppearance | None  # for a person: the track it belongs to, with its attributes
+
+    def to_json(self) -> dict:
+        item = self.item
+        described = {
+            "id": item.vector_id, "kind": item.kind, "video": str(self.video), "t": round(item.t, 3),
+            "frame_index": item.frame_index, "box": [round(v, 1) for v in item.box.as_list()] if item.box else None,
+            "detector_score": round(item.detector_score, 4) if item.detector_score is not None else None,
+        }
+        if self.appearance is not None:
+            a = self.appearance
+            described["appearance"] = {
+                "id": a.id, "start": round(a.start, 3), "end": round(a.end, 3), "detections": a.detections,
+                "best_id": a.best_person_id,
+                "attributes": {
+                    group: dict(sorted(((label, round(p, 4)) for label, p in labels.items()), key=lambda lp: -lp[1]))
+                    for group, labels in a.attributes.items()
+                },
+            }
+        return described
+
+
+@dataclass(frozen=True, slots=True)
+class IndexReport:
+    """One index as `vidsearch index info` shows it."""
+
+    vectors: str  # "frame" or "person"
+    info: object  # vidsearch.index.IndexInfo
+    reason: str  # why this kind of index
+    recall_at_10: float | None  # against exact search, measured when the index was built; 1.0 for exact
+    recall_queries: int
+
+    def to_json(self) -> dict:
+        info = self.info
+        return {
+            "vectors": self.vectors, "index": info.kind, "factory": info.factory, "count": info.vectors,
+            "bytes_per_vector": info.bytes_per_vector, "rerank_bytes_on_disk": info.rerank_bytes,
+            "recall@10": None if self.recall_at_10 is None else round(self.recall_at_10, 4),
+            "recall_queries": self.recall_queries, "build_seconds": info.build_seconds,
+            "nprobe": info.nprobe, "rerank_factor": info.rerank_factor, "reason": self.reason,
+        }

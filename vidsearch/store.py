@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -9,12 +10,15 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, create_engine, event, func, select, true
+from sqlalchemy import (
+    BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, create_engine, event, func, select,
+    true,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .errors import ArchiveError
-from .records import Box, FoundPerson, Item, Kind, SampledFrame, VideoFile, VideoInfo
+from .records import Appearance, Box, Detection, FoundObject, FoundPerson, Item, Kind, SampledFrame, VideoFile, VideoInfo
 
 
 class Base(DeclarativeBase):
@@ -59,24 +63,73 @@ class FrameRow(Base):
     t: Mapped[float] = mapped_column(Float)
 
 
-class PersonRow(Base):
-    """A detected person; its id is also its vector's id in the person index."""
+class DetectionColumns:
+    """What the detector said of one object in a frame: class, confidence, box in source pixels."""
 
-    __tablename__ = "persons"
-    __table_args__ = (Index("ix_persons_frame", "frame_id"), Index("ix_persons_embedded", "embedded"))
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    frame_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("frames.id", ondelete="CASCADE"))
     label: Mapped[str] = mapped_column(String)
     score: Mapped[float] = mapped_column(Float)
     x1: Mapped[float] = mapped_column(Float)
     y1: Mapped[float] = mapped_column(Float)
     x2: Mapped[float] = mapped_column(Float)
     y2: Mapped[float] = mapped_column(Float)
+
+
+def _detection_values(detection: Detection) -> dict:
+    box = detection.box
+    return {"label": detection.label, "score": detection.score, "x1": box.x1, "y1": box.y1, "x2": box.x2, "y2": box.y2}
+
+
+class PersonRow(DetectionColumns, Base):
+    """A detected person; its id is also its vector's id in the person index."""
+
+    __tablename__ = "persons"
+    __table_args__ = (Index("ix_persons_frame", "frame_id"), Index("ix_persons_embedded", "embedded"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    frame_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("frames.id", ondelete="CASCADE"))
     track: Mapped[int] = mapped_column(Integer, server_default="-1")  # the same person across a video's frames
     embedded: Mapped[bool] = mapped_column(Boolean, server_default=true())  # has a vector in the person index
 
 
-videos_t, frames_t, persons_t, meta_t = (m.__table__ for m in (VideoRow, FrameRow, PersonRow, MetaRow))
+class AppearanceRow(Base):
+    """One person's track through a video: its span, its best crop, its pooled embedding and attributes."""
+
+    __tablename__ = "appearances"
+    __table_args__ = (Index("ix_appearances_video_track", "video_id", "track", unique=True),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    video_id: Mapped[int] = mapped_column(Integer, ForeignKey("videos.id", ondelete="CASCADE"))
+    track: Mapped[int] = mapped_column(Integer)
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float] = mapped_column(Float)
+    detections: Mapped[int] = mapped_column(Integer)
+    best_person_id: Mapped[int | None] = mapped_column(BigInteger)
+    pooled: Mapped[bytes | None] = mapped_column(LargeBinary)  # float32 vector
+    attributes: Mapped[str | None] = mapped_column(String)  # JSON: group -> label -> probability
+
+
+class ObjectRow(DetectionColumns, Base):
+    """A detection of another class than persons (a car, a bag...) in a sampled frame; it has no vector."""
+
+    __tablename__ = "objects"
+    __table_args__ = (Index("ix_objects_label_frame", "label", "frame_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    frame_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("frames.id", ondelete="CASCADE"))
+
+
+videos_t, frames_t, persons_t, meta_t, appearances_t, objects_t = (
+    m.__table__ for m in (VideoRow, FrameRow, PersonRow, MetaRow, AppearanceRow, ObjectRow)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAppearance:
+    id: int
+    video: Path
+    track: int
+    start: float
+    end: float
+    detections: int
+    best_person_id: int | None
+    attributes: dict[str, dict[str, float]]
 
 NEXT_ID = "next_vector_id"
 
@@ -210,6 +263,8 @@ class Catalog:
         frames: Sequence[SampledFrame],
         frames_skipped: int,
         persons: Sequence[FoundPerson],
+        appearances: Sequence[Appearance],
+        objects: Sequence[FoundObject],
         before_commit,
     ) -> tuple[int, np.ndarray, np.ndarray]:
         """Store one video's frames and persons, replacing an older entry of the same path, in one transaction.
@@ -245,12 +300,30 @@ class Catalog:
                     [
                         {
                             "id": int(pid), "frame_id": int(frame_ids[p.frame_position]),
-                            "label": p.detection.label, "score": p.detection.score,
-                            "x1": p.detection.box.x1, "y1": p.detection.box.y1,
-                            "x2": p.detection.box.x2, "y2": p.detection.box.y2,
-                            "track": p.track, "embedded": p.embedded,
+                            **_detection_values(p.detection), "track": p.track, "embedded": p.embedded,
                         }
                         for pid, p in zip(person_ids, persons)
+                    ],
+                )
+            if objects:
+                conn.execute(
+                    objects_t.insert(),
+                    [
+                        {"frame_id": int(frame_ids[o.frame_position]), **_detection_values(o.detection)}
+                        for o in objects
+                    ],
+                )
+            if appearances:
+                conn.execute(
+                    appearances_t.insert(),
+                    [
+                        {
+                            "video_id": video_id, "track": a.track, "start": a.start, "end": a.end,
+                            "detections": a.detections, "best_person_id": int(person_ids[a.best]),
+                            "pooled": a.pooled.astype(np.float32).tobytes(),
+                            "attributes": json.dumps(a.attributes) if a.attributes else None,
+                        }
+                        for a in appearances
                     ],
                 )
             before_commit(video_id, frame_ids, person_ids)
@@ -277,7 +350,7 @@ class Catalog:
             }
 
     def video_ids_of(self, kind: Kind, vector_ids: Iterable[int]) -> set[int]:
-        ids = [int(i) for i in vector_ids]
+        ids = _storable(vector_ids)
         query = (
             select(frames_t.c.video_id).where(frames_t.c.id.in_(ids))
             if kind == "frame"
@@ -289,7 +362,7 @@ class Catalog:
             return set(conn.scalars(query.distinct()))
 
     def items(self, kind: Kind, vector_ids: Sequence[int]) -> dict[int, tuple[Item, Path]]:
-        ids = [int(i) for i in vector_ids]
+        ids = _storable(vector_ids)
         with self.engine.connect() as conn:
             if kind == "frame":
                 rows = conn.execute(
@@ -325,16 +398,72 @@ class Catalog:
                 (_person_item(r), r["track"], r["embedded"]) for r in conn.execute(query).mappings()
             ]
 
+    def vector_ids_within(
+        self, kind: Kind, video_ids: Sequence[int], start: float | None, end: float | None,
+        objects: Sequence[str] = (),
+    ) -> np.ndarray:
+        """Vector ids of some videos, optionally between two times and only in frames showing one of `objects`;
+        served by the (video_id, t) and (label, frame_id) indexes."""
+        query = (
+            select(frames_t.c.id) if kind == "frame"
+            else select(persons_t.c.id).join(frames_t, frames_t.c.id == persons_t.c.frame_id).where(persons_t.c.embedded)
+        ).where(frames_t.c.video_id.in_([int(v) for v in video_ids]))
+        if start is not None:
+            query = query.where(frames_t.c.t >= start)
+        if end is not None:
+            query = query.where(frames_t.c.t <= end)
+        if objects:
+            query = query.where(frames_t.c.id.in_(select(objects_t.c.frame_id).where(objects_t.c.label.in_(objects))))
+        with self.engine.connect() as conn:
+            return np.fromiter(conn.scalars(query), dtype=np.int64)
+
+    def appearances_of(self, person_ids: Sequence[int]) -> dict[int, StoredAppearance]:
+        """The appearance each person belongs to, by person id."""
+        query = (
+            select(persons_t.c.id.label("person_id"), appearances_t, videos_t.c.path)
+            .join(frames_t, frames_t.c.id == persons_t.c.frame_id)
+            .join(
+                appearances_t,
+                (appearances_t.c.video_id == frames_t.c.video_id) & (appearances_t.c.track == persons_t.c.track),
+            )
+            .join(videos_t, videos_t.c.id == frames_t.c.video_id)
+            .where(persons_t.c.id.in_(_storable(person_ids)))
+        )
+        with self.engine.connect() as conn:
+            return {r["person_id"]: _stored_appearance(r) for r in conn.execute(query).mappings()}
+
+    def appearances_of_video(self, video_id: int) -> list[StoredAppearance]:
+        query = (
+            select(appearances_t, videos_t.c.path)
+            .join(videos_t, videos_t.c.id == appearances_t.c.video_id)
+            .where(appearances_t.c.video_id == video_id)
+            .order_by(appearances_t.c.start, appearances_t.c.track)
+        )
+        with self.engine.connect() as conn:
+            return [_stored_appearance(r) for r in conn.execute(query).mappings()]
+
+    def pooled_vector(self, appearance_id: int) -> np.ndarray | None:
+        with self.engine.connect() as conn:
+            blob = conn.scalar(select(appearances_t.c.pooled).where(appearances_t.c.id == appearance_id))
+        return None if blob is None else np.frombuffer(blob, dtype=np.float32)
+
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             return {
                 "videos": conn.scalar(select(func.count()).where(videos_t.c.status == "indexed")),
                 "frames": conn.scalar(select(func.count()).select_from(frames_t)),
                 "persons": conn.scalar(select(func.count()).select_from(persons_t)),
+                "appearances": conn.scalar(select(func.count()).select_from(appearances_t)),
+                "objects": conn.scalar(select(func.count()).select_from(objects_t)),
                 "person_vectors": conn.scalar(select(func.count()).where(persons_t.c.embedded)),
                 "frames_skipped": conn.scalar(select(func.coalesce(func.sum(videos_t.c.frames_skipped), 0))),
                 "video_seconds": conn.scalar(select(func.coalesce(func.sum(videos_t.c.duration), 0.0))),
             }
+
+
+def _storable(ids: Iterable[int]) -> list[int]:
+    """Ids SQLite can hold (64-bit); a larger number, as a request may carry, names nothing."""
+    return [int(i) for i in ids if -(2**63) <= int(i) < 2**63]
 
 
 def _upsert_meta(conn: Connection, key: str, value: str) -> None:
@@ -348,6 +477,14 @@ def _person_item(row) -> Item:
     return Item(
         vector_id=row["id"], kind="person", frame_index=row["frame_index"], t=row["t"],
         box=Box(row["x1"], row["y1"], row["x2"], row["y2"]), detector_score=row["score"],
+    )
+
+
+def _stored_appearance(row) -> StoredAppearance:
+    return StoredAppearance(
+        id=row["id"], video=Path(row["path"]), track=row["track"], start=row["start"], end=row["end"],
+        detections=row["detections"], best_person_id=row["best_person_id"],
+        attributes=json.loads(row["attributes"]) if row["attributes"] else {},
     )
 
 
