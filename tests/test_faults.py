@@ -30,10 +30,19 @@ SHORT_CLIP = "unit/intel_asl_thanks.mkv"
 
 def decode_workers() -> set[int]:
     """Process ids of this process's decode workers."""
-    children = set()
+    children, workers = set(), set()
     for task in Path("/proc/self/task").iterdir():
-        children |= {int(pid) for pid in (task / "children").read_text().split()}
-    return {pid for pid in children if b"vidsearch.decode.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()}
+        try:
+            children |= {int(pid) for pid in (task / "children").read_text().split()}
+        except FileNotFoundError:  # a thread that ended meanwhile
+            continue
+    for pid in children:
+        try:
+            if b"vidsearch.decode.worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                workers.add(pid)
+        except FileNotFoundError:  # a child that exited meanwhile
+            continue
+    return workers
 
 
 def with_sampling(folder: Path, options: dict, **sampling):

@@ -853,7 +853,7 @@ class Archive:
     def _provenance(self, query: str | dict | None):
         from importlib.metadata import PackageNotFoundError, version
 
-        from .embed import file_sha256
+        from .embed import weights_sha256
         from .export import Provenance
 
         weights = self.settings.detector.weights
@@ -867,7 +867,7 @@ class Archive:
             model=json.loads(stored) if stored else None,
             detector={
                 "weights": weights,
-                "sha256": file_sha256(Path(weights)) if Path(weights).is_file() else None,
+                "sha256": weights_sha256(Path(weights)) if Path(weights).is_file() else None,
             },
             version=ours,
         )
