@@ -15,8 +15,8 @@ between random vectors, 0.90 within a shot, 0.74 from a query to its nearest nei
 and 11th neighbour (near-ties make recall@10 strict). Image-like queries are held-out shots of the same
 distribution. Text-like queries model CLIP's modality gap: a direction shared by all texts, less of the image
 mean, an image's topic and shot signal, and noise: cosine 0.15 to a random image, ~0.35 to the best of 65536,
-0.64 between two texts. Rows are generated in chunks of 65536 with seeds derived from (seed, chunk), stored as float16 in
---workdir, so 10 M x 512 never sits in RAM as float32 (10 GB on disk; regenerated only when missing).
+0.64 between two texts. Rows are generated in chunks of 65536 with seeds derived from (seed, chunk), stored as
+float16 in --workdir, so 10 M x 512 never sits in RAM as float32 (10 GB on disk; generated once, ~25 min here).
 
 Each index is built in its own process and searched in another. "build RSS" is the build process's peak RSS
 (index, training sample and one batch of 65536 vectors); "search RSS" is the anonymous resident memory of the
@@ -25,7 +25,8 @@ the serialized index's size over its vectors). Recall@10 is against exact inner-
 chunked brute force over the whole file. Single queries run on one FAISS thread (a query is too small to share,
 and OpenMP start-up then only adds latency); batches of 64 queries and builds use every core, with
 OMP_WAIT_POLICY=PASSIVE so that threads do not spin against other work on a busy machine. p50/p95 are over the
-single queries with a warm page cache; "batch" is milliseconds per query in calls of 64.
+single queries with a warm page cache; "batch" is milliseconds per query in calls of 64; "cold p50" drops the
+re-rank files from the page cache (posix_fadvise) before each of 50 queries, as when the store outgrows RAM.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ SPECTRUM_POWER = -0.35
 WEIGHTS = {"mean": 0.45, "topic": 0.25, "shot": 0.2, "frame": 0.1}  # squared norms of the parts
 QUERIES = 500
 LATENCY_QUERIES = 300
+COLD_QUERIES = 50
 BATCH = 64
 K = 10
 FLAT_MAX_N = 2_000_000  # the flat index holds float32 vectors: 20 GB at 10 M, more than this machine has
@@ -152,15 +154,16 @@ CANDIDATES: dict[str, Callable[[int, int], IndexPlan | None]] = {
 
 
 def search_settings(plan: IndexPlan) -> list[dict]:
-    """The plan's own parameters, and around them: fewer/more lists probed, no/longer re-ranking."""
+    """The plan's own parameters, and around them: no or half the re-ranking, half or twice the lists probed."""
     if plan.kind == "flat":
         return [{}]
     if plan.kind == "hnsw":
         return [{"efSearch": 64}, {"efSearch": 128}]
     probe, factor = plan.nprobe, plan.rerank_factor
     settings = [(probe, 0), (probe, factor // 2), (probe // 2, factor), (probe, factor), (2 * probe, factor)]
+    ef_per_probe = plan.quantizer_ef // probe
     return [
-        {"nprobe": nprobe, "rerank_factor": rerank, **({"quantizer_ef": nprobe} if plan.quantizer_ef else {})}
+        {"nprobe": nprobe, "rerank_factor": rerank, **({"quantizer_ef": nprobe * ef_per_probe} if ef_per_probe else {})}
         for nprobe, rerank in settings
     ]
 
@@ -207,12 +210,14 @@ def search(args, name: str) -> list[dict]:
         image_recall = recall_at_k(index, truth["image_queries"], truth["image_ids"], K)
         text_recall = recall_at_k(index, truth["text_queries"], truth["text_ids"], K)
         single, batched = _latencies(index, truth["image_queries"])
+        cold = _cold_latencies(index, truth["image_queries"]) if getattr(index, "store", None) else None
         rows.append({
             "n": args.n, "index": label, "kind": plan.kind,
             "default": _is_default(plan, args.n, args.dim) and _is_plans_own(setting, plan),
             "bytes_per_vector": round(path.stat().st_size / args.n, 1), "recall@10": round(image_recall, 4),
             "text_recall@10": round(text_recall, 4), "p50_ms": round(float(np.percentile(single, 50)), 3),
             "p95_ms": round(float(np.percentile(single, 95)), 3), "batch_ms_per_query": round(batched, 3),
+            "cold_p50_ms": None if cold is None else round(float(np.percentile(cold, 50)), 3),
             "search_rss_mb": round(resident),
         })
     return rows
@@ -253,6 +258,20 @@ def _latencies(index, queries: np.ndarray) -> tuple[np.ndarray, float]:
     for start in range(0, len(queries), BATCH):
         index.search(queries[start : start + BATCH], K)
     return np.array(single), (time.perf_counter() - started) * 1000 / len(queries)
+
+
+def _cold_latencies(index: VectorIndex, queries: np.ndarray) -> np.ndarray:
+    """Single-query milliseconds with the re-rank files dropped from the page cache before each query."""
+    timings = []
+    for query in queries[:COLD_QUERIES]:
+        for path in (index.store.vectors_path, index.store.ids_path):
+            descriptor = os.open(path, os.O_RDONLY)
+            os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+            os.close(descriptor)
+        started = time.perf_counter()
+        index.search(query[None], K)
+        timings.append((time.perf_counter() - started) * 1000)
+    return np.array(timings)
 
 
 def _meta(dim: int, plan: IndexPlan) -> IndexMeta:
@@ -304,11 +323,13 @@ def table(rows: list[dict]) -> str:
     columns = [
         ("index", "index", "{}"), ("B/vec", "bytes_per_vector", "{:.0f}"), ("recall@10", "recall@10", "{:.3f}"),
         ("text r@10", "text_recall@10", "{:.3f}"), ("p50 ms", "p50_ms", "{:.2f}"), ("p95 ms", "p95_ms", "{:.2f}"),
-        ("batch ms/q", "batch_ms_per_query", "{:.2f}"), ("build s", "build_s", "{:.0f}"),
+        ("batch ms/q", "batch_ms_per_query", "{:.2f}"), ("cold p50", "cold_p50_ms", "{:.1f}"),
+        ("build s", "build_s", "{:.0f}"),
         ("build RSS MB", "rss_mb", "{:.0f}"), ("search RSS MB", "search_rss_mb", "{:.0f}"),
     ]
     cells = [[title for title, _, _ in columns]] + [
-        [form.format(row[key]) + ("  *" if key == "index" and row["default"] else "") for _, key, form in columns]
+        ["-" if row[key] is None else form.format(row[key]) + ("  *" if key == "index" and row["default"] else "")
+         for _, key, form in columns]
         for row in rows
     ]
     widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]

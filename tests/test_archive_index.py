@@ -97,3 +97,18 @@ def test_a_memory_budget_too_small_is_refused_in_one_line(large_archive, options
     assert result.exit_code == 1 and "cannot hold" in result.output and "Traceback" not in result.output
     result = CliRunner().invoke(cli, ["--index", str(large_archive.folder), "index", "build", "--memory-budget", "lots"])
     assert result.exit_code == 2 and "not a size like 4GB" in result.output
+
+
+def test_opening_compares_every_id_only_when_the_saved_index_may_differ_from_the_catalog(large_archive, options):
+    with Archive.open(large_archive.folder, **options) as archive:
+        indexes = archive.indexes()
+        assert all(archive._in_sync(kind, index) for kind, index in indexes.items())
+        drop = archive.catalog.vector_ids("frame")[:10]
+        indexes["frame"].remove(drop)  # an index that lost vectors, marked as if nothing happened
+        indexes["frame"].save()
+    with Archive.open(large_archive.folder, **options) as archive:
+        # the catalog's mark still matches, but the index's size does not: compared, repaired, saved, marked
+        assert archive.indexes()["frame"].size == VIDEOS * FRAMES_PER_VIDEO
+        assert archive._in_sync("frame", archive.indexes()["frame"])
+    with Archive.open(large_archive.folder, **options) as archive:
+        assert archive.indexes()["frame"].size == VIDEOS * FRAMES_PER_VIDEO

@@ -24,29 +24,30 @@ META = IndexMeta(factory="IDMap2,Flat", dim=DIM, model="tiny", weights="random")
 
 
 @pytest.mark.parametrize(
-    ("n", "dim", "budget", "kind", "factory", "nprobe"),
+    ("n", "dim", "budget", "kind", "factory", "search"),
     [
-        (0, 512, None, "flat", "IDMap2,Flat", 0),
-        (FLAT_MAX_VECTORS, 512, None, "flat", "IDMap2,Flat", 0),
-        (FLAT_MAX_VECTORS + 1, 512, None, "ivf-pq", "IVF1024,PQ64np", 64),
-        (1_000_000, 512, None, "ivf-pq", "IVF4096,PQ64np", 64),
-        (10_000_000, 512, None, "ivf-pq", "IVF16384_HNSW32,PQ64np", 256),
-        (10_000_000, 512, 3 * 2**30, "ivf-pq", "IVF16384_HNSW32,PQ64np", 256),  # 3 GB: PQ64 with room to spare
-        (1_000_000, 512, 2**30, "ivf-sq8", "IVF4096,SQ8", 64),  # a byte per dim fits
-        (1_000_000, 512, 40 * 2**20, "ivf-pq", "IVF4096,PQ16np", 64),  # 40 MB: smaller codes
-        (50_000, 512, 10 * 2**20, "ivf-pq", "IVF1024,PQ64np", 64),  # too small a budget for exact search
-        (200_000, 64, None, "ivf-pq", "IVF2048,PQ8np", 64),
-        (1_000_000, 768, None, "ivf-pq", "IVF4096,PQ96np", 64),
+        (0, 512, None, "flat", "IDMap2,Flat", (0, 0, 0)),
+        (FLAT_MAX_VECTORS, 512, None, "flat", "IDMap2,Flat", (0, 0, 0)),
+        (FLAT_MAX_VECTORS + 1, 512, None, "ivf-pq", "IVF1024,PQ64np", (64, 0, 20)),
+        (1_000_000, 512, None, "ivf-pq", "IVF4096,PQ64np", (64, 0, 20)),
+        (10_000_000, 512, None, "ivf-pq", "IVF16384_HNSW32,PQ64np", (256, 512, 80)),
+        (10_000_000, 512, 3 * 2**30, "ivf-pq", "IVF16384_HNSW32,PQ64np", (256, 512, 80)),  # 3 GB: PQ64 fits
+        (1_000_000, 512, 2**30, "ivf-sq8", "IVF4096,SQ8", (64, 0, 20)),  # a byte per dim fits
+        (1_000_000, 512, 40 * 2**20, "ivf-pq", "IVF4096,PQ16np", (64, 0, 20)),  # 40 MB: smaller codes
+        (50_000, 512, 10 * 2**20, "ivf-pq", "IVF1024,PQ64np", (64, 0, 20)),  # too small a budget for exact search
+        (200_000, 64, None, "ivf-pq", "IVF2048,PQ8np", (64, 0, 20)),
+        (1_000_000, 768, None, "ivf-pq", "IVF4096,PQ96np", (64, 0, 20)),
     ],
 )
-def test_choose_index_picks_by_size_and_budget(n, dim, budget, kind, factory, nprobe):
+def test_choose_index_picks_by_size_and_budget(n, dim, budget, kind, factory, search):
     plan = choose_index(n, dim, budget)
-    assert (plan.kind, plan.factory, plan.nprobe) == (kind, factory, nprobe)
+    assert (plan.kind, plan.factory) == (kind, factory)
+    assert (plan.nprobe, plan.quantizer_ef, plan.rerank_factor) == search
     assert plan.reason
     if budget is not None:
         assert plan.bytes_per_vector * n <= budget
     if kind != "flat":
-        assert plan.rerank_factor > 0 and plan.train_size <= n
+        assert plan.train_size <= n
 
 
 @pytest.mark.parametrize("dim", [64, 512, 768, 1024])

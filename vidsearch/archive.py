@@ -175,6 +175,7 @@ class Archive:
 
             meta = self._index_meta()
             self._indexes = {}
+            reconciled = {}
             for kind in KINDS:
                 path = self.folder / f"{kind}.faiss"
                 try:
@@ -182,12 +183,15 @@ class Archive:
                 except (RuntimeError, ValueError) as error:
                     log.warning("index %s is unreadable (%s); rebuilding it from the Parquet shards", path, error)
                     index = self._build_index(kind)
-                self._reconcile(kind, index)
+                if not self._in_sync(kind, index):
+                    # taken first: a commit beside this one makes the saved mark disagree, not lie
+                    reconciled[kind] = self.catalog.vector_fingerprint(kind)
+                    self._reconcile(kind, index)
                 self._indexes[kind] = index
             if any(index.dirty for index in self._indexes.values()):
                 try:
                     with self._writer():
-                        self.save_indexes()
+                        self.save_indexes(reconciled)
                 except ArchiveError:
                     pass  # an ingest is running and will save the index itself
         return self._indexes
@@ -206,11 +210,26 @@ class Archive:
         if len(extra) or len(missing):
             log.info("%s index: added %d vectors from shards, removed %d", kind, len(missing), len(extra))
 
-    def save_indexes(self) -> None:
+    def _in_sync(self, kind: Kind, index) -> bool:
+        """Whether the index was saved holding exactly the catalog's vectors: then opening skips comparing
+        every id (seconds at a million vectors)."""
+        saved = self.catalog.get_meta(f"index_synced:{kind}")
+        current = self.catalog.vector_fingerprint(kind)
+        return saved is not None and json.loads(saved) == current and index.size == current[0]
+
+    def _mark_in_sync(self, kind: Kind, fingerprint: list[int] | None = None) -> None:
+        """After the index file is written: it holds the catalog's vectors as of `fingerprint` (default: now,
+        which the one writer may say, since nobody else changes the catalog under it)."""
+        fingerprint = fingerprint or self.catalog.vector_fingerprint(kind)
+        self.catalog.set_meta({f"index_synced:{kind}": json.dumps(fingerprint)})
+
+    def save_indexes(self, synced: dict | None = None) -> None:
+        """Write the changed indexes; `synced` gives the catalog state each one was reconciled with."""
         with self._writing("saving the index"):
-            for index in (self._indexes or {}).values():
+            for kind, index in (self._indexes or {}).items():
                 if index.dirty:
                     index.save()
+                    self._mark_in_sync(kind, (synced or {}).get(kind))
 
     def build_index(
         self, index_kind: str | None = None, memory_budget: int | None = None, vectors: Sequence[Kind] = KINDS
@@ -252,6 +271,7 @@ class Archive:
         from .index import VectorIndex, choose_index, recall_at_k
 
         meta = self._index_meta()
+        fingerprint = self.catalog.vector_fingerprint(kind)
         wanted = np.sort(self.catalog.vector_ids(kind))
         plan = choose_index(len(wanted), meta.dim, memory_budget, index_kind)
         log.info("building the %s index: %s", kind, plan.reason)
@@ -259,6 +279,7 @@ class Archive:
         index = VectorIndex.build(
             self.folder / f"{kind}.faiss", meta, plan, self._vector_batches(kind, wanted), sample
         )
+        self._mark_in_sync(kind, fingerprint)
         if self._indexes is not None:
             self._indexes[kind] = index
         if plan.kind != "flat":
@@ -270,7 +291,7 @@ class Archive:
 
     def _vector_batches(self, kind: Kind, wanted: np.ndarray, videos_per_batch: int = 64):
         """(ids, vectors) of one kind from the shards, some videos at a time, so the archive never sits in memory."""
-        video_ids = sorted(self.catalog.video_ids_of(kind, wanted)) if len(wanted) else []
+        video_ids = [video.id for video in self.catalog.videos(status="indexed")] if len(wanted) else []
         for start in range(0, len(video_ids), videos_per_batch):
             stored = self.shards.read(video_ids[start : start + videos_per_batch])
             chosen = (stored.kinds == kind) & np.isin(stored.ids, wanted)

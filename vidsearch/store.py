@@ -351,15 +351,27 @@ class Catalog:
 
     def video_ids_of(self, kind: Kind, vector_ids: Iterable[int]) -> set[int]:
         ids = _storable(vector_ids)
-        query = (
-            select(frames_t.c.video_id).where(frames_t.c.id.in_(ids))
-            if kind == "frame"
-            else select(frames_t.c.video_id).join(persons_t, persons_t.c.frame_id == frames_t.c.id).where(
-                persons_t.c.id.in_(ids)
-            )
+        owner = (
+            select(frames_t.c.video_id) if kind == "frame"
+            else select(frames_t.c.video_id).join(persons_t, persons_t.c.frame_id == frames_t.c.id)
         )
+        column = frames_t.c.id if kind == "frame" else persons_t.c.id
+        found: set[int] = set()
         with self.engine.connect() as conn:
-            return set(conn.scalars(query.distinct()))
+            # SQLite binds at most SQLITE_MAX_VARIABLE_NUMBER values in one statement (250 000 in some builds)
+            for start in range(0, len(ids), _IDS_PER_STATEMENT):
+                chunk = ids[start : start + _IDS_PER_STATEMENT]
+                found.update(conn.scalars(owner.where(column.in_(chunk)).distinct()))
+        return found
+
+    def vector_fingerprint(self, kind: Kind) -> list[int]:
+        """(count, largest id) of a kind's vectors: ids are never reused, so any change to the set changes it."""
+        table = frames_t if kind == "frame" else persons_t
+        query = select(func.count(), func.coalesce(func.max(table.c.id), 0))
+        if kind == "person":
+            query = query.where(persons_t.c.embedded)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).one())
 
     def items(self, kind: Kind, vector_ids: Sequence[int]) -> dict[int, tuple[Item, Path]]:
         ids = _storable(vector_ids)
@@ -459,6 +471,9 @@ class Catalog:
                 "frames_skipped": conn.scalar(select(func.coalesce(func.sum(videos_t.c.frames_skipped), 0))),
                 "video_seconds": conn.scalar(select(func.coalesce(func.sum(videos_t.c.duration), 0.0))),
             }
+
+
+_IDS_PER_STATEMENT = 50_000
 
 
 def _storable(ids: Iterable[int]) -> list[int]:
