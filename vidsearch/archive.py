@@ -188,7 +188,7 @@ class Archive:
                     reconciled[kind] = self.catalog.vector_fingerprint(kind)
                     self._reconcile(kind, index)
                 self._indexes[kind] = index
-            if any(index.dirty for index in self._indexes.values()):
+            if reconciled:
                 try:
                     with self._writer():
                         self.save_indexes(reconciled)
@@ -224,12 +224,16 @@ class Archive:
         self.catalog.set_meta({f"index_synced:{kind}": json.dumps(fingerprint)})
 
     def save_indexes(self, synced: dict | None = None) -> None:
-        """Write the changed indexes; `synced` gives the catalog state each one was reconciled with."""
+        """Write the changed indexes and mark them in step with the catalog; `synced` gives the catalog state
+        that indexes just reconciled were compared with (one found already whole is only marked)."""
+        synced = synced or {}
         with self._writing("saving the index"):
             for kind, index in (self._indexes or {}).items():
-                if index.dirty:
+                changed = index.dirty
+                if changed:
                     index.save()
-                    self._mark_in_sync(kind, (synced or {}).get(kind))
+                if changed or kind in synced:
+                    self._mark_in_sync(kind, synced.get(kind))
 
     def build_index(
         self, index_kind: str | None = None, memory_budget: int | None = None, vectors: Sequence[Kind] = KINDS
@@ -700,7 +704,8 @@ class Archive:
                 scores, ids = index.search(vector[None], fetch)
                 admitted = ids[0] >= 0 if subset is None else np.isin(ids[0], subset)
                 found = [(float(s), int(i)) for s, i in zip(scores[0][admitted], ids[0][admitted])]
-                return found, fetch >= index.size
+                # padding (-1) means the index gave all it can reach: a trained one searches only some lists
+                return found, fetch >= index.size or bool((ids[0] < 0).any())
             if not len(subset):
                 return [], True
             stored = self.shards.read(sorted(self.catalog.video_ids_of(kind, subset)))
