@@ -1,7 +1,7 @@
 """Export and the web page's media: per source codec, in the same run, as markdown tables.
 
     YOLO_OFFLINE=1 HF_HUB_OFFLINE=1 python scripts/bench_export.py --footage ../shared/videos \\
-        --yolo-weights ../shared/models/yolo11n.pt
+        --yolo-weights /models/yolo11n.pt
 
 The files are ingested once into a cached archive (VIDSEARCH_BENCH_CACHE, else $TMPDIR/vidsearch-bench) with the
 tests' tiny random-weight CLIP and the given YOLO; a later run only checks they are unchanged. Each source gets one

@@ -1,6 +1,6 @@
 """Peak memory of an ingest: an hour-long file and a 4K file, each ingested alone, as a table.
 
-    python scripts/bench_memory.py --yolo-weights ../shared/models/yolo11n.pt
+    python scripts/bench_memory.py --yolo-weights /models/yolo11n.pt
     python scripts/bench_memory.py --yolo-weights yolo11n.pt --minutes 10 60 --uhd-seconds 30
 
 The long files repeat scenes/intel_one-by-one-person-detection.mp4 (768x432, 139 s) by stream copy, so they

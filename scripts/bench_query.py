@@ -1,7 +1,7 @@
 """Query latency: a cold `vidsearch query` (a new process, as a user runs it) and warm text encoding, the ONNX text
 tower against the PyTorch model it is exported from, measured in one run, as two tables.
 
-    .venv/bin/python scripts/bench_query.py --footage ../shared/videos --yolo-weights ../shared/models/yolo11n.pt
+    .venv/bin/python scripts/bench_query.py --footage ../shared/videos --yolo-weights /models/yolo11n.pt
 
 CLIP is ViT-B-32 with random weights (torch.manual_seed(0)) saved as a local weights file: speed does not depend on
 the values; agreement does (trained weights have outlier activations, which int8 handles worse than random ones).
