@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ingest import CACHE, TINY_CONFIG, random_weights  # noqa: E402  the same cached random weights
+from bench_ingest import CACHE, random_weights  # noqa: E402  the same cached random weights
 
 DEFAULT_FILES = (
     "scenes/intel_one-by-one-person-detection.mp4",

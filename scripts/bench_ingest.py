@@ -47,30 +47,33 @@ def random_weights(model: str) -> tuple[str, str]:
     return config, str(weights)
 
 
-def long_video(footage: Path, files: list[str], minutes: float) -> Path:
-    """The given clips re-encoded one after another into one 1280x720 H.264 file, for steady state."""
+def looped_h264(
+    footage: Path, files: list[str], seconds: float, size: tuple[int, int], rate: int, crf: int, name: str
+) -> Path:
+    """The given clips scaled to `size` and re-encoded one after another, looped to `seconds` (made once)."""
     import av
 
-    target = CACHE / f"long-{minutes:g}min.mp4"
+    target = CACHE / name
     if target.exists():
         return target
     CACHE.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".partial.mp4")
+    total = int(seconds * rate)
     with av.open(str(partial), "w") as out:
-        stream = out.add_stream("libx264", rate=25, options={"preset": "ultrafast", "crf": "23"})
-        stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
+        stream = out.add_stream("libx264", rate=rate, options={"preset": "ultrafast", "crf": str(crf)})
+        stream.width, stream.height, stream.pix_fmt = *size, "yuv420p"
         written = 0
-        while written < minutes * 60 * 25:
+        while written < total:
             for rel in files:
                 with av.open(str(footage / rel)) as source:
                     for frame in source.decode(video=0):
-                        image = frame.reformat(width=1280, height=720, format="yuv420p")
-                        image.pts, image.time_base = written, Fraction(1, 25)
+                        image = frame.reformat(width=size[0], height=size[1], format="yuv420p")
+                        image.pts, image.time_base = written, Fraction(1, rate)
                         out.mux(stream.encode(image))
                         written += 1
-                        if written >= minutes * 60 * 25:
+                        if written >= total:
                             break
-                if written >= minutes * 60 * 25:
+                if written >= total:
                     break
         out.mux(stream.encode(None))
     partial.rename(target)
@@ -160,7 +163,9 @@ def main() -> None:
 
     paths = [args.footage / f for f in args.files]
     if args.long_minutes:
-        paths.append(long_video(args.footage, args.files, args.long_minutes))
+        # steady state: the clips one after another at 1280x720
+        paths.append(looped_h264(args.footage, args.files, args.long_minutes * 60, (1280, 720), 25, 23,
+                                 f"long-{args.long_minutes:g}min.mp4"))
     print(f"model {args.model} (random weights), YOLO {Path(args.yolo_weights).name}, CPU threads {os.cpu_count()}")
     header = (f"{'video':38s} {'mode':10s} {'video s':>7s} {'wall s':>7s} {'x real':>7s} {'decode':>7s} "
               f"{'detect':>7s} {'embed':>7s} {'write':>7s} {'frames':>6s} {'dups':>5s} {'persons':>7s} "

@@ -24,28 +24,13 @@ import sys
 import tempfile
 import threading
 import time
-from fractions import Fraction
 from pathlib import Path
 
 VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "videos"
-CACHE = Path(os.environ.get("VIDSEARCH_BENCH_CACHE", Path(tempfile.gettempdir()) / "vidsearch-bench"))
-TINY_CONFIG = Path(__file__).resolve().parents[1] / "tests" / "data" / "tiny-clip.json"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_ingest import CACHE, TINY_CONFIG, looped_h264, random_weights  # noqa: E402  the same cached files
 LONG_SOURCE = "scenes/intel_one-by-one-person-detection.mp4"
 UHD_SOURCE = "scenes/rknn_people-walking.mp4"
-
-
-def tiny_weights() -> str:
-    """The tests' tiny CLIP with random weights, made once."""
-    import open_clip
-    import torch
-
-    weights = CACHE / "tiny-clip-random.pt"
-    if not weights.exists():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        open_clip.add_model_config(TINY_CONFIG)
-        torch.manual_seed(0)
-        torch.save(open_clip.create_model(TINY_CONFIG.stem).state_dict(), weights)
-    return str(weights)
 
 
 def long_file(videos: Path, minutes: float) -> Path:
@@ -74,33 +59,6 @@ def long_file(videos: Path, minutes: float) -> Path:
                     packet.pts += repeat * period
                     packet.dts += repeat * period
                     out.mux(packet)
-    partial.rename(target)
-    return target
-
-
-def uhd_file(videos: Path, seconds: float) -> Path:
-    """UHD_SOURCE scaled to 3840x2160 and looped to `seconds`, H.264."""
-    import av
-
-    target = CACHE / f"uhd-{seconds:g}s.mp4"
-    if target.exists():
-        return target
-    CACHE.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".partial.mp4")
-    with av.open(str(partial), "w") as out:
-        stream = out.add_stream("libx264", rate=30, options={"preset": "ultrafast", "crf": "28"})
-        stream.width, stream.height, stream.pix_fmt = 3840, 2160, "yuv420p"
-        written = 0
-        while written < seconds * 30:
-            with av.open(str(videos / UHD_SOURCE)) as source:
-                for frame in source.decode(video=0):
-                    image = frame.reformat(width=3840, height=2160, format="yuv420p")
-                    image.pts, image.time_base = written, Fraction(1, 30)
-                    out.mux(stream.encode(image))
-                    written += 1
-                    if written >= seconds * 30:
-                        break
-        out.mux(stream.encode(None))
     partial.rename(target)
     return target
 
@@ -172,8 +130,9 @@ def main() -> None:
 
     files = [long_file(args.videos, minutes) for minutes in args.minutes]
     if args.uhd_seconds:
-        files.append(uhd_file(args.videos, args.uhd_seconds))
-    weights = tiny_weights()
+        files.append(looped_h264(args.videos, [UHD_SOURCE], args.uhd_seconds, (3840, 2160), 30, 28,
+                                 f"uhd-{args.uhd_seconds:g}s.mp4"))
+    _, weights = random_weights("tiny")
     print(f"CLIP tiny (random weights), YOLO {Path(args.yolo_weights).name}, persons {'on' if args.persons else 'off'}, "
           f"--fps {args.fps:g}, CPU threads {os.cpu_count()}")
     header = (f"{'file':24s} {'size':>9s} {'video s':>8s} {'wall s':>7s} {'frames':>6s} {'dups':>5s} "

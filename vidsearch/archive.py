@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import replace
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -272,7 +272,7 @@ class Archive:
         )
 
     def _build_index(self, kind: Kind, index_kind: str | None = None, memory_budget: int | None = None):
-        from .index import VectorIndex, choose_index, recall_at_k
+        from .index import VectorIndex, choose_index, exact_neighbours, recall_at_k
 
         meta = self._index_meta()
         fingerprint = self.catalog.vector_fingerprint(kind)
@@ -288,7 +288,7 @@ class Archive:
             self._indexes[kind] = index
         if plan.kind != "flat":
             queries = self._recall_queries(kind, wanted)
-            _, exact = self._exact_neighbours(kind, wanted, queries)
+            _, exact = exact_neighbours(queries, self._vector_batches(kind, wanted), k=10)
             recall = recall_at_k(index, queries, exact, k=10)
             self.catalog.set_meta({f"index_recall:{kind}": json.dumps({"recall@10": recall, "queries": len(queries)})})
         return index
@@ -315,11 +315,6 @@ class Archive:
         texts = self.text_encoder().embed_texts(prompts)
         examples = self._sample_vectors(kind, wanted, stored, seed=1)
         return np.concatenate([texts, examples]).astype(np.float32)
-
-    def _exact_neighbours(self, kind: Kind, wanted: np.ndarray, queries: np.ndarray, k: int = 10):
-        from .index import exact_neighbours
-
-        return exact_neighbours(queries, self._vector_batches(kind, wanted), k)
 
     def _grow_indexes(self) -> None:
         """Past the size where exact search is slow, or when a trained index has outgrown its lists, build the
@@ -610,29 +605,25 @@ class Archive:
     ) -> list[Hit]:
         """More like an indexed frame or person (an `id` from query results), leaving out the moment or
         appearance the example belongs to: for a person, where else they appear."""
-        for each in KINDS:
-            video_ids = self.catalog.video_ids_of(each, [hit_id])
-            if video_ids:
-                stored = self.shards.read(sorted(video_ids))
-                example = self.catalog.items(each, [hit_id])[hit_id]
-                appearance = self.catalog.appearances_of([hit_id]).get(hit_id) if each == "person" else None
-                vector = stored.vectors[stored.ids == hit_id][:1]
-                if not len(vector) and appearance is not None:
-                    # a person whose own crop was not embedded: the track it belongs to stands for it
-                    pooled = self.catalog.pooled_vector(appearance.id)
-                    vector = pooled[None] if pooled is not None else vector
-                if not len(vector):
-                    raise ConfigError(f"hit {hit_id} has no vector to compare with")
-                vector = self._excluding(vector, exclude)
+        example = self.describe(hit_id)
+        appearance = example.appearance
+        stored = self.shards.read(sorted(self.catalog.video_ids_of(example.item.kind, [hit_id])))
+        vector = stored.vectors[stored.ids == hit_id][:1]
+        if not len(vector) and appearance is not None:
+            # a person whose own crop was not embedded: the track it belongs to stands for it
+            pooled = self.catalog.pooled_vector(appearance.id)
+            vector = pooled[None] if pooled is not None else vector
+        if not len(vector):
+            raise ConfigError(f"hit {hit_id} has no vector to compare with")
 
-                def elsewhere(hit: Hit) -> bool:
-                    if hit.item.vector_id == hit_id or (appearance and hit.appearance == appearance.id):
-                        return False
-                    return not (hit.video == example[1] and hit.span and hit.span[0] <= example[0].t <= hit.span[1])
+        def elsewhere(hit: Hit) -> bool:
+            if hit.item.vector_id == hit_id or (appearance and hit.appearance == appearance.id):
+                return False
+            t = example.item.t
+            return not (hit.video == example.video and hit.span and hit.span[0] <= t <= hit.span[1])
 
-                hits = self.search_vectors(vector, k + 1, kind, group, keep=elsewhere, where=where)[0]
-                return hits[:k]
-        raise ConfigError(f"no hit with id {hit_id} in this archive")
+        vector = self._excluding(vector, exclude)
+        return self.search_vectors(vector, k + 1, kind, group, keep=elsewhere, where=where)[0][:k]
 
     def calibrated_min_score(self) -> float | None:
         """The score below which this archive's model shows noise rather than matches, where it has been
@@ -772,6 +763,9 @@ class Archive:
         for manifest in loaded:
             texts = sorted({q.text for q in manifest.queries})
             vectors = dict(zip(texts, self.text_encoder().embed_texts(texts)))
+
+            # a query's target search is one of the three modes below: each search runs once
+            @cache
             def search(text: str, kind: SearchKind, n: int) -> list[Hit]:
                 return self.search_vectors(vectors[text][None], n, kind, mentions=self.vocabulary().mentions(text))[0]
 
