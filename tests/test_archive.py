@@ -12,7 +12,7 @@ from conftest import VIDEOS, footage_folder
 from vidsearch import Archive
 from vidsearch.decode import open_video
 from vidsearch.detect import crop
-from vidsearch.errors import ArchiveError, ConfigError, ModelMismatchError
+from vidsearch.errors import ArchiveError, ConfigError, ModelMismatchError, NotFoundError
 
 ONE_BY_ONE = "scenes/intel_one-by-one-person-detection.mp4"
 
@@ -278,7 +278,7 @@ def test_query_by_example_image_and_like(ingested, tmp_path):
     similar = archive.query_like(top.item.vector_id, k=5)
     assert len(similar) == 5 and [h.rank for h in similar] == [1, 2, 3, 4, 5]
     assert top.item.vector_id not in {h.item.vector_id for h in similar}
-    with pytest.raises(ConfigError, match="no hit with id"):
+    with pytest.raises(NotFoundError, match="no hit with id"):
         archive.query_like(10**9)
     (tmp_path / "text.png").write_text("not an image")
     with pytest.raises(ConfigError, match="not a readable image"):

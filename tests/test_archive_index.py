@@ -12,8 +12,7 @@ from click.testing import CliRunner
 
 from vidsearch import Archive
 from vidsearch.cli import cli
-from vidsearch.pipeline import ProcessedVideo
-from vidsearch.records import SampledFrame, VideoFile, VideoInfo
+from vidsearch.records import ProcessedVideo, SampledFrame, VideoFile, VideoInfo
 
 VIDEOS, FRAMES_PER_VIDEO = 8, 2500  # 20 000 frame vectors: enough to train IVF lists
 
@@ -37,13 +36,14 @@ def large_archive(tmp_path_factory, options):
                      timeline="pts")
     for number in range(VIDEOS):
         result = ProcessedVideo(
-            info=info, reader="pyav", frames=[SampledFrame(i, float(i)) for i in range(FRAMES_PER_VIDEO)],
-            frames_skipped=0, persons=[], objects=[],
+            info=info, reader="pyav", sample_fps=1.0,
+            frames=[SampledFrame(i, float(i)) for i in range(FRAMES_PER_VIDEO)],
+            frames_skipped=0, persons=[], objects=[], appearances=[],
             frame_vectors=clustered(rng, FRAMES_PER_VIDEO, dim, centres),
             person_vectors=np.zeros((0, dim), np.float32),
         )
         video = VideoFile(path=folder / f"camera-{number}.mp4", size=1, mtime_ns=1)
-        archive._commit(video, f"synthetic-{number}", 1.0, result, archive.indexes())
+        archive.services.ingester.commit(video, f"synthetic-{number}", result)
     archive.save_indexes()
     yield archive
     archive.close()
@@ -102,13 +102,13 @@ def test_a_memory_budget_too_small_is_refused_in_one_line(large_archive, options
 def test_opening_compares_every_id_only_when_the_saved_index_may_differ_from_the_catalog(large_archive, options):
     with Archive.open(large_archive.folder, **options) as archive:
         indexes = archive.indexes()
-        assert all(archive._in_sync(kind, index) for kind, index in indexes.items())
+        assert all(archive.services.indexes.in_sync(kind, index) for kind, index in indexes.items())
         drop = archive.catalog.vector_ids("frame")[:10]
         indexes["frame"].remove(drop)  # an index that lost vectors, marked as if nothing happened
         indexes["frame"].save()
     with Archive.open(large_archive.folder, **options) as archive:
         # the catalog's mark still matches, but the index's size does not: compared, repaired, saved, marked
         assert archive.indexes()["frame"].size == VIDEOS * FRAMES_PER_VIDEO
-        assert archive._in_sync("frame", archive.indexes()["frame"])
+        assert archive.services.indexes.in_sync("frame", archive.indexes()["frame"])
     with Archive.open(large_archive.folder, **options) as archive:
         assert archive.indexes()["frame"].size == VIDEOS * FRAMES_PER_VIDEO

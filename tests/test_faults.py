@@ -23,7 +23,8 @@ from vidsearch import Archive
 from vidsearch.config import load_settings
 from vidsearch.errors import DecodeError
 from vidsearch.events import VideoIndexed
-from vidsearch.pipeline import ProcessedVideo, process_videos
+from vidsearch.pipeline import process_videos
+from vidsearch.records import ProcessedVideo
 
 SHORT_CLIP = "unit/intel_asl_thanks.mkv"
 

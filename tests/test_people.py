@@ -18,10 +18,9 @@ from conftest import footage_folder
 from vidsearch import Archive
 from vidsearch.attributes import load_vocabulary
 from vidsearch.cli import cli
-from vidsearch.errors import ConfigError
-from vidsearch.records import Hit, Item
+from vidsearch.errors import ConfigError, NotFoundError
+from vidsearch.records import Hit, Item, StoredAppearance
 from vidsearch.search import best_per_appearance, merge_moments, parse_query
-from vidsearch.store import StoredAppearance
 
 ONE_BY_ONE = "scenes/intel_one-by-one-person-detection.mp4"
 # when someone is in view (the video's README; accurate to about half a second)
@@ -230,5 +229,5 @@ def test_more_like_a_person_whose_crop_was_not_embedded_uses_their_appearance(in
     appearance = archive.catalog.appearances_of([unembedded.vector_id])[unembedded.vector_id]
     hits = archive.query_like(unembedded.vector_id, k=5, kind="person")
     assert hits and all(hit.appearance != appearance.id for hit in hits)
-    with pytest.raises(ConfigError, match="no hit with id"):
+    with pytest.raises(NotFoundError, match="no hit with id"):
         archive.query_like(2**70)

@@ -7,7 +7,8 @@ import sqlite3
 import pytest
 
 from vidsearch.errors import ArchiveError
-from vidsearch.store import Base, Catalog, head_revision
+from vidsearch.store import Catalog, head_revision
+from vidsearch.store.schema import Base
 
 
 def test_migrations_create_exactly_the_models_schema(tmp_path):
@@ -45,12 +46,12 @@ def test_upgrade_from_the_first_revision_keeps_every_row(tmp_path):
     from alembic import command
 
     from vidsearch.archive import upgrade_archive
-    from vidsearch.store import _alembic_config
+    from vidsearch.store.schema import alembic_config
 
     path = tmp_path / "catalog.sqlite"
     old = Catalog(path)
     with old.engine.begin() as conn:
-        command.upgrade(_alembic_config(conn), "0001")
+        command.upgrade(alembic_config(conn), "0001")
     with sqlite3.connect(path) as db:
         db.execute("INSERT INTO videos (id, path, size, mtime_ns, status, indexed_at) VALUES (1, '/v.mp4', 1, 1, 'indexed', 0)")
         db.execute("INSERT INTO frames VALUES (1, 1, 0, 0.0), (2, 1, 10, 1.0)")

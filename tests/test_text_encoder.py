@@ -18,7 +18,10 @@ from conftest import TINY_CLIP_CONFIG, footage_folder
 from vidsearch import Archive
 from vidsearch.cli import cli
 from vidsearch.config import ClipConfig
-from vidsearch.embed import ClipEmbedder, weights_sha256
+from vidsearch.embed import ClipEmbedder
+from vidsearch.identity import weights_sha256
+from vidsearch.records import StoredModel
+from vidsearch.text_export import export_text_tower
 from vidsearch.text_encoder import (
     PROBE_TEXTS, ClipTokenizer, TextVectorStore, open_text_tower, query_encoder, tower_folder,
 )
@@ -45,7 +48,7 @@ def clip_config(weights) -> ClipConfig:
 
 @pytest.fixture(scope="module")
 def embedder(tiny_clip_weights) -> ClipEmbedder:
-    return ClipEmbedder(clip_config(tiny_clip_weights), "cpu", export_text_tower=True)
+    return ClipEmbedder(clip_config(tiny_clip_weights), "cpu", on_loaded=export_text_tower)
 
 
 def random_texts(count: int, seed: int = 0) -> list[str]:
@@ -91,7 +94,7 @@ def test_caches_are_keyed_by_model_identity(tmp_path, embedder, tiny_clip_weight
     other = ClipEmbedder(clip_config(other_weights), "cpu")  # not exported: nothing of the first model may stand in
     assert other.identity.weights != embedder.identity.weights
     assert open_text_tower(other.identity) is None
-    stored = {"identity": {"model": "tiny-clip", "weights": embedder.identity.weights, "dim": 64}}
+    stored = StoredModel("tiny-clip.json", str(tiny_clip_weights), embedder.identity)
     first = query_encoder(stored, None, lambda: embedder)
     asked = first.embed_texts(["a cyclist in a helmet"])
     # another process asking the same text of the same model gets it from disk, without loading an encoder
@@ -99,7 +102,7 @@ def test_caches_are_keyed_by_model_identity(tmp_path, embedder, tiny_clip_weight
     np.testing.assert_array_equal(again.embed_texts(["a cyclist in a helmet"]), asked)
     assert again.load_seconds == 0.0
     # the other weights get their own vector, not the first model's
-    stored_other = {"identity": {"model": "tiny-clip", "weights": other.identity.weights, "dim": 64}}
+    stored_other = StoredModel("tiny-clip.json", str(other_weights), other.identity)
     theirs = query_encoder(stored_other, None, lambda: other).embed_texts(["a cyclist in a helmet"])
     np.testing.assert_allclose(theirs, other.embed_texts(["a cyclist in a helmet"]), atol=1e-5)
     assert float(np.sum(theirs * asked)) < 0.99

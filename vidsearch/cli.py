@@ -5,37 +5,14 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import sys
 import time
 from pathlib import Path
 
 import click
 
+from . import terminal
 from .errors import VidsearchError
-
-
-def _format_time(seconds: float) -> str:
-    minutes, secs = divmod(seconds, 60)
-    hours, minutes = divmod(int(minutes), 60)
-    return f"{hours}:{minutes:02d}:{secs:04.1f}"
-
-
-def _process_seconds() -> float | None:
-    """Seconds since this process started (from Linux's /proc; None elsewhere): what a cold start costs."""
-    try:
-        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])  # field 22, starttime
-    except (OSError, ValueError, IndexError):
-        return None
-    return time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
-
-
-def _print_timings(before_command: float | None, open_ms: float, timings: dict[str, float]) -> None:
-    steps = [("process start", before_command and before_command * 1000), ("open archive", open_ms)]
-    steps += [(key.removesuffix("_ms").replace("_", " "), value) for key, value in timings.items()]
-    process = _process_seconds()
-    steps.append(("process", process and process * 1000))
-    click.echo("timings (ms): " + ", ".join(f"{name} {ms:.0f}" for name, ms in steps if ms is not None), err=True)
 
 
 def json_option(command):
@@ -197,13 +174,11 @@ def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start
         raise click.UsageError("give one of TEXT, --image or --like")
     if show_timings and text is None:
         raise click.UsageError("--timings times text queries")
-    before_command, opening = _process_seconds(), time.perf_counter()
+    before_command, opening = terminal.process_seconds(), time.perf_counter()
     archive = obj.archive()
     open_ms, timings = (time.perf_counter() - opening) * 1000, {} if show_timings else None
     from .search import SearchFilter
 
-    if min_score is None:
-        min_score = archive.calibrated_min_score()
     where = SearchFilter(videos=video_glob, start=start, end=end, objects=objects, min_score=min_score)
     options = {"k": k, "kind": kind, "exclude": exclude, "group": group, "where": where}
     if image is not None:
@@ -218,17 +193,11 @@ def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start
         click.echo(json.dumps({"query": asked, "hits": [hit.to_json() for hit in hits], **timed}, indent=1))
         return
     if not hits:
-        click.echo("no good match: no hits" + (f" scoring {min_score} or more" if min_score is not None else ""))
-    for hit in hits:
-        box = hit.item.box
-        where = f"  box {box.x1:.0f},{box.y1:.0f},{box.x2:.0f},{box.y2:.0f}" if box else ""
-        span = f" ({_format_time(hit.span[0])}-{_format_time(hit.span[1])})" if hit.span else ""
-        click.echo(f"{hit.rank:3d}  {hit.score:.3f}  {hit.item.kind:6s}  {_format_time(hit.item.t)}{span}  "
-                   f"{hit.video}{where}  id {hit.item.vector_id}")
-        if hit.evidence:
-            click.echo("       " + ", ".join(f"{m.label} {m.probability:.2f}" for m in hit.evidence))
+        floor = min_score if min_score is not None else archive.calibrated_min_score()
+        click.echo("no good match: no hits" + (f" scoring {floor} or more" if floor is not None else ""))
+    terminal.print_hits(hits)
     if show_timings:
-        _print_timings(before_command, open_ms, timings)
+        terminal.print_timings(before_command, open_ms, timings)
 
 
 @cli.command()
@@ -248,19 +217,7 @@ def describe(obj: Context, hit_id, as_json):
     if as_json:
         click.echo(json.dumps(described, indent=1))
         return
-    box = described["box"]
-    click.echo(f"{described['kind']} {described['id']}  {described['video']}  {_format_time(described['t'])}"
-               + (f"  box {','.join(f'{v:.0f}' for v in box)}" if box else ""))
-    appearance = described.get("appearance")
-    if appearance is None:
-        return
-    click.echo(f"appearance {appearance['id']}: {_format_time(appearance['start'])}-{_format_time(appearance['end'])}, "
-               f"{appearance['detections']} detections, best view id {appearance['best_id']}")
-    if not appearance["attributes"]:
-        click.echo("no attributes (indexed before attributes were read: ingest the video again)")
-    for group, labels in appearance["attributes"].items():
-        top = list(labels.items())[:3]
-        click.echo(f"  {group:14s} " + "  ".join(f"{label} {p:.2f}" for label, p in top))
+    terminal.print_description(described)
 
 
 @cli.command("eval")
@@ -284,17 +241,7 @@ def eval_command(obj: Context, manifests, root, k, as_json):
     if as_json:
         click.echo(json.dumps([outcome.to_json() for outcome in outcomes], indent=1))
         return
-    click.echo(f"{'set':45s} {'queries':>7s} {'R@1':>6s} {'R@5':>6s} {'R@10':>6s} {'MRR':>6s} {'box@10':>7s}")
-    for outcome in outcomes:
-        rows = [(outcome.report.name[:45], outcome.report)]
-        rows += [(f"  {mode}", report) for mode, report in outcome.modes.items()]
-        for label, report in rows:
-            r = report.to_json()
-            box = "-" if r["person_box_match@10"] is None else f"{r['person_box_match@10']:.3f}"
-            click.echo(f"{label:45s} {r['queries']:7d} {r['recall@1']:6.3f} {r['recall@5']:6.3f} "
-                       f"{r['recall@10']:6.3f} {r['mrr']:6.3f} {box:>7s}")
-        if outcome.not_indexed:
-            click.echo(f"  not in this archive: {', '.join(outcome.not_indexed)}", err=True)
+    terminal.print_eval(outcomes)
 
 
 @cli.command()
@@ -308,23 +255,11 @@ def stats(obj: Context, as_json):
 
         vidsearch stats --json
     """
-    from .progress import printable
-
     result = obj.archive().stats().to_json()
     if as_json:
         click.echo(json.dumps(result, indent=1))
         return
-    click.echo(f"archive   {result['archive']}")
-    click.echo(f"videos    {result['videos']} ({result['video_seconds'] / 3600:.2f} h)")
-    click.echo(f"frames    {result['frames']}")
-    click.echo(f"persons   {result['persons']}")
-    model = result["model"]
-    click.echo(f"model     {model['identity']['model']} ({model['identity']['weights']})" if model else "model     -")
-    for kind, index in result["index"].items():
-        click.echo(f"index     {kind}: {index['vectors']} vectors, {index['bytes'] / 2**20:.1f} MiB ({index['factory']})")
-    click.echo(f"failed    {len(result['failed'])}")
-    for failure in result["failed"]:
-        click.echo(f"  {printable(failure['path'])}: {printable(failure['reason'])}")
+    terminal.print_stats(result)
 
 
 class ByteSize(click.ParamType):
@@ -343,20 +278,6 @@ class ByteSize(click.ParamType):
         if not found or found.group(2).lower() not in self.units:
             self.fail(f"{value!r} is not a size like 4GB, 512MB or 3GiB", param, ctx)
         return int(float(found.group(1)) * self.units[found.group(2).lower()])
-
-
-def _print_index_reports(reports, as_json: bool) -> None:
-    rows = [report.to_json() for report in reports.values()]
-    if as_json:
-        click.echo(json.dumps(rows, indent=1))
-        return
-    for row in rows:
-        recall = "-" if row["recall@10"] is None else f"{row['recall@10']:.3f} ({row['recall_queries']} queries)"
-        built = "-" if row["build_seconds"] is None else f"{row['build_seconds']:.1f} s"
-        click.echo(f"{row['vectors']:6s} {row['index']:7s} {row['factory']}  {row['count']} vectors, "
-                   f"{row['bytes_per_vector']:.0f} B/vector in RAM, {row['rerank_bytes_on_disk'] / 2**20:.1f} MiB "
-                   f"re-rank vectors on disk; recall@10 vs exact {recall}; built in {built}")
-        click.echo(f"       {row['reason']}")
 
 
 @cli.group()
@@ -381,7 +302,7 @@ def index_info(obj: Context, as_json):
         vidsearch index info --json
     """
     archive = obj.archive()
-    _print_index_reports({kind: archive.index_report(kind) for kind in ("frame", "person")}, as_json)
+    terminal.print_index_reports({kind: archive.index_report(kind) for kind in ("frame", "person")}, as_json)
 
 
 @index.command("build")
@@ -401,7 +322,7 @@ def index_build(obj: Context, index_kind, memory_budget, vectors, as_json):
         vidsearch index build --kind ivf-pq --memory-budget 4GB
     """
     chosen = ("frame", "person") if vectors == "all" else (vectors,)
-    _print_index_reports(obj.archive().build_index(index_kind, memory_budget, chosen), as_json)
+    terminal.print_index_reports(obj.archive().build_index(index_kind, memory_budget, chosen), as_json)
 
 
 @index.command("rebuild")
@@ -415,7 +336,7 @@ def index_rebuild(obj: Context, as_json):
 
         vidsearch index rebuild
     """
-    _print_index_reports(obj.archive().rebuild_index(), as_json)
+    terminal.print_index_reports(obj.archive().rebuild_index(), as_json)
 
 
 @cli.command()

@@ -14,9 +14,27 @@ from pathlib import Path
 
 from .config import Settings, resolve_device
 from .errors import ConfigError, DecodeError
-from .pipeline import ProcessedVideo, process_videos
+from .pipeline import process_videos
+from .records import ProcessedVideo
 
-_worker_models: dict = {}  # per Ray worker process: settings -> (embedder, detector)
+_worker_models: dict = {}  # per Ray worker process: settings -> (embedder, detector, attribute reader)
+
+
+class RayRunner:
+    """The pipeline on Ray workers (vidsearch.runners.Runner); `settings` name the archive's own model, so the
+    workers load exactly that one."""
+
+    def __init__(self, settings: Settings, address: str):
+        self.settings = settings
+        self.address = address
+
+    def process(
+        self, paths: list[Path], fps: float, persons: bool, on_frames: Callable[[Path, int], None]
+    ) -> Iterator[tuple[Path, ProcessedVideo | DecodeError]]:
+        return process_on_ray(paths, self.settings, fps, persons, self.address, on_frames)
+
+    def close(self) -> None:
+        pass  # the workers keep their models for the next call; Ray ends them with the driver
 
 
 def process_on_ray(
@@ -60,15 +78,22 @@ def process_on_ray(
 def _process_one(path: Path, settings: Settings, fps: float, persons: bool) -> ProcessedVideo | DecodeError:
     import torch
 
+    from .attributes import AttributeReader, load_vocabulary
     from .detect import Detector
     from .embed import ClipEmbedder
 
     torch.set_num_threads(settings.distributed.cpus_per_task)
-    key = (settings.clip, settings.detector, settings.device, persons)
+    key = (settings.clip, settings.detector, settings.device, settings.search.attributes, persons)
     if key not in _worker_models:
         device = resolve_device(settings.device)
         settings = replace(settings, device=device)
-        _worker_models[key] = (ClipEmbedder(settings.clip, device), Detector(settings.detector, device) if persons else None)
-    embedder, detector = _worker_models[key]
-    [(_, result)] = list(process_videos([path], settings, embedder, detector, fps))
+        embedder = ClipEmbedder(settings.clip, device)
+        detector, reader = None, None
+        if persons:  # appearances come only from detected persons
+            detector = Detector(settings.detector, device)
+            attributes = settings.search.attributes
+            reader = AttributeReader(load_vocabulary(Path(attributes) if attributes else None), embedder)
+        _worker_models[key] = (embedder, detector, reader)
+    embedder, detector, reader = _worker_models[key]
+    [(_, result)] = list(process_videos([path], settings, embedder, detector, fps, attributes=lambda: reader))
     return result

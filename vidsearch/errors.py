@@ -36,3 +36,7 @@ class ArchiveError(VidsearchError):
 
 class ConfigError(VidsearchError):
     """An option or setting has a value vidsearch cannot use."""
+
+
+class NotFoundError(VidsearchError):
+    """An id names nothing in the archive (no such hit)."""

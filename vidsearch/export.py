@@ -289,7 +289,7 @@ def export_hits(
 def _export_one(
     target: ExportTarget, out: Path, provenance: Provenance, pad: float, crop: CropConfig, hashes: dict[Path, str]
 ) -> ExportedHit:
-    from .embed import file_sha256
+    from .identity import file_sha256
     from .thumbnails import Marked, crop_pixels, draw_boxes, grab_frame, save_jpeg
 
     item = target.item

@@ -1,4 +1,5 @@
-"""The order of the stages: decode, drop duplicates, detect, track, crop, embed. Only this module knows it.
+"""The order of the stages: decode, drop duplicates, detect, track, crop, embed, summarize the tracks and read their
+attributes. Only this module knows it; its result holds everything a video yields.
 
 Decoding runs ahead in a child process (decode.DecodeWorker, which gives up on a file that hangs its
 decoder) while the models work on the previous batch; a thread here takes its frames into a bounded queue,
@@ -12,50 +13,20 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from .attributes import AttributeReader
 from .config import SamplingConfig, Settings
 from .decode import DecodeWorker, Decoded
 from .dedup import DuplicateFilter
 from .detect import Detector, crop
 from .embed import ClipEmbedder
 from .errors import DecodeError
-from .records import FoundObject, FoundPerson, Frame, SampledFrame, VideoInfo
-from .track import Tracker, colour_signature
-
-
-@dataclass(slots=True)
-class StageSeconds:
-    """Time spent in each stage, accumulated over batches (decode: the wait for the decoder process)."""
-
-    decode: float = 0.0
-    detect: float = 0.0
-    embed: float = 0.0
-    write: float = 0.0
-
-    def add(self, other: StageSeconds) -> None:
-        self.decode += other.decode
-        self.detect += other.detect
-        self.embed += other.embed
-        self.write += other.write
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class ProcessedVideo:
-    """Everything one video contributes to the archive, without pixels."""
-
-    info: VideoInfo
-    reader: str  # the library that decoded it
-    frames: list[SampledFrame]  # kept frames, each with a vector in frame_vectors
-    frames_skipped: int  # sampled frames dropped as duplicates of the last kept one
-    persons: list[FoundPerson]  # every detection; those marked embedded have a vector in person_vectors
-    objects: list[FoundObject]  # detections of the detector's other classes (cars, bags...), without vectors
-    frame_vectors: np.ndarray
-    person_vectors: np.ndarray  # in the order of the embedded persons
-    seconds: StageSeconds = field(default_factory=StageSeconds)
+from .records import FoundObject, FoundPerson, Frame, ProcessedVideo, SampledFrame, StageSeconds, VideoInfo
+from .track import Tracker, colour_signature, summarize_tracks
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +115,9 @@ class _VideoWork:
             del self.pending[key]
         return chosen
 
-    def result(self, info: VideoInfo, reader: str) -> ProcessedVideo:
+    def result(
+        self, info: VideoInfo, reader: str, fps: float, attributes: Callable[[], AttributeReader] | None
+    ) -> ProcessedVideo:
         embedded = set(self.embedded)
         persons = [
             FoundPerson(frame_position=position, detection=detection, track=number, embedded=key in embedded)
@@ -155,13 +128,21 @@ class _VideoWork:
         # vectors follow the persons' order, so the store can pair them without keys
         person_vectors = vectors[[order[key] for key in sorted(embedded)]] if embedded else vectors
         dim = vectors.shape[1]
+        started = time.perf_counter()
+        appearances = summarize_tracks(self.frames, persons, person_vectors)
+        if appearances and attributes is not None:
+            read = attributes().read(np.stack([a.pooled for a in appearances]))
+            appearances = [replace(a, attributes=probabilities) for a, probabilities in zip(appearances, read)]
+        self.seconds.embed += time.perf_counter() - started
         return ProcessedVideo(
             info=info,
             reader=reader,
+            sample_fps=fps,
             frames=self.frames,
             frames_skipped=self.skipped,
             persons=persons,
             objects=self.objects,
+            appearances=appearances,
             frame_vectors=np.concatenate(self.frame_vectors) if self.frame_vectors else np.zeros((0, dim), np.float32),
             person_vectors=person_vectors,
             seconds=self.seconds,
@@ -176,10 +157,12 @@ def process_videos(
     fps: float,
     on_frames: Callable[[Path, int], None] = lambda path, n: None,
     decoding: DecodeWorker | None = None,
+    attributes: Callable[[], AttributeReader] | None = None,
 ) -> Iterator[tuple[Path, ProcessedVideo | DecodeError]]:
     """Each video's result (or why it could not be decoded: refused, timed out, crashed), in the order given.
 
     `decoding` is a decode worker the caller started early and closes; by default one lives for this call.
+    `attributes` gives the reader of the persons' attributes, loaded when a video first has an appearance.
     """
     sampling = settings.sampling
     worker = decoding or decode_worker(sampling)
@@ -203,7 +186,7 @@ def process_videos(
                 work = _VideoWork(settings, embedder.identity.dim)
             if isinstance(message, _End):
                 _embed_crops(work, work.tracker.finish(), embedder)
-                yield message.path, work.result(message.info, message.reader)
+                yield message.path, work.result(message.info, message.reader, fps, attributes)
                 work = None
                 continue
             work.seconds.decode += message.seconds

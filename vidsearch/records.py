@@ -1,8 +1,9 @@
-"""Records passed between pipeline stages: small, frozen, typed."""
+"""Records passed between modules: small, typed, and all in this one place, so no module needs another's internals
+to read what it is handed."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -187,3 +188,104 @@ class Hit:
             ),
             **extra,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class ModelIdentity:
+    """What makes two sets of vectors comparable: the architecture and the exact weights."""
+
+    model: str
+    weights: str  # "sha256:<hex>" of a local file, or "open_clip:<tag>" for a published tag
+    dim: int
+
+    def describe(self) -> str:
+        return f"{self.model} ({self.weights}, {self.dim}-d)"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredModel:
+    """The embedding model an archive's vectors come from, as its catalog records it: the options that load it
+    again (`model`, `pretrained`) and the identity of the weights they loaded."""
+
+    model: str
+    pretrained: str | None
+    identity: ModelIdentity
+
+    @property
+    def key(self) -> str:
+        """How settings name this model (calibrated thresholds): "ViT-B-32/laion2b_s34b_b79k"."""
+        return f"{self.model}/{self.pretrained}"
+
+    def to_json(self) -> dict:
+        return {"model": self.model, "pretrained": self.pretrained, "identity": asdict(self.identity)}
+
+    @classmethod
+    def from_json(cls, saved: dict) -> StoredModel:
+        return cls(saved["model"], saved["pretrained"], ModelIdentity(**saved["identity"]))
+
+
+@dataclass(slots=True)
+class StageSeconds:
+    """Time spent in each stage, accumulated over batches (decode: the wait for the decoder process)."""
+
+    decode: float = 0.0
+    detect: float = 0.0
+    embed: float = 0.0
+    write: float = 0.0
+
+    def add(self, other: StageSeconds) -> None:
+        self.decode += other.decode
+        self.detect += other.detect
+        self.embed += other.embed
+        self.write += other.write
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ProcessedVideo:
+    """Everything one video contributes to the archive, without pixels: what the pipeline yields, and what the
+    catalog and the shards store."""
+
+    info: VideoInfo
+    reader: str  # the library that decoded it
+    sample_fps: float  # frames sampled per second of video
+    frames: list[SampledFrame]  # kept frames, each with a vector in frame_vectors
+    frames_skipped: int  # sampled frames dropped as duplicates of the last kept one
+    persons: list[FoundPerson]  # every detection; those marked embedded have a vector in person_vectors
+    objects: list[FoundObject]  # detections of the detector's other classes (cars, bags...), without vectors
+    appearances: list[Appearance]  # the persons' tracks, summarized, with their attribute probabilities
+    frame_vectors: np.ndarray
+    person_vectors: np.ndarray  # in the order of the embedded persons
+    seconds: StageSeconds = field(default_factory=StageSeconds)
+
+    @property
+    def embedded_persons(self) -> np.ndarray:
+        """Which of `persons` have a vector, as a boolean mask."""
+        return np.array([p.embedded for p in self.persons], dtype=bool)
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogVideo:
+    """A video as the catalog lists it."""
+
+    id: int
+    path: Path
+    size: int
+    mtime_ns: int
+    fingerprint: str | None
+    status: str  # "indexed" or "failed"
+    error: str | None
+    frames_skipped: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAppearance:
+    """An appearance as the catalog keeps it: where it is, and what was read of the person."""
+
+    id: int
+    video: Path
+    track: int
+    start: float
+    end: float
+    detections: int
+    best_person_id: int | None
+    attributes: dict[str, dict[str, float]]

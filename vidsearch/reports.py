@@ -6,9 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .evaluate import SetReport
-from .pipeline import ProcessedVideo, StageSeconds
-from .records import Item
-from .store import StoredAppearance
+from .records import Item, ProcessedVideo, StageSeconds, StoredAppearance
 
 
 @dataclass(slots=True)

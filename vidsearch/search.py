@@ -15,8 +15,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 from .attributes import Mention, evidence
-from .records import Hit
-from .store import StoredAppearance
+from .records import Hit, StoredAppearance
 
 # a minus starts an exclusion where a word starts: after a space, a quote, or at the beginning
 _TOKEN = re.compile(r'(?<![^\s"])-"(?P<quoted>[^"]*)"?|(?<![^\s"])-(?P<word>[^\s"]+)|(?P<kept>\S+)')

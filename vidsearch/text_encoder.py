@@ -1,5 +1,5 @@
-"""Query texts to vectors without torch: the CLIP text tower exported to ONNX (by embed.py, at ingest), open_clip's
-tokenizer in plain Python, and a cache of the vectors of texts asked before."""
+"""Query texts to vectors without torch: the CLIP text tower exported to ONNX (by text_export.py, at ingest),
+open_clip's tokenizer in plain Python, and a cache of the vectors of texts asked before."""
 
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ from typing import Protocol
 import numpy as np
 
 from .config import ClipConfig, cache_dir
-from .embed import ModelIdentity, declared_identity
 from .errors import ConfigError
+from .identity import declared_identity
+from .records import ModelIdentity, StoredModel
 
 log = logging.getLogger("vidsearch")
 
@@ -164,7 +165,7 @@ class OnnxTextEncoder:
 
 
 def open_text_tower(identity: ModelIdentity) -> OnnxTextEncoder | None:
-    """The model's exported text tower, or None where none was (ClipEmbedder exports it with export_text_tower)."""
+    """The model's exported text tower, or None where none was (text_export.export_text_tower writes it)."""
     folder = tower_folder(identity)
     return OnnxTextEncoder(folder, identity) if (folder / TOWER_SPEC).is_file() else None
 
@@ -287,7 +288,7 @@ class CachedTextEncoder:
         self._store.close()
 
 
-def query_encoder(stored: dict | None, chosen: ClipConfig | None, load_model: Callable[[], TextEncoder]):
+def query_encoder(stored: StoredModel | None, chosen: ClipConfig | None, load_model: Callable[[], TextEncoder]):
     """The text encoder for queries on an archive whose catalog records its model as `stored`.
 
     The catalog names the model of the archive's vectors, so its exported text tower answers without loading
@@ -295,7 +296,7 @@ def query_encoder(stored: dict | None, chosen: ClipConfig | None, load_model: Ca
     Otherwise, and where no tower was exported, `load_model` loads the full model, which checks it against the
     archive and says what is wrong.
     """
-    identity = ModelIdentity(**stored["identity"]) if stored else None
+    identity = stored.identity if stored else None
     if identity is not None and chosen is not None:
         try:
             same = declared_identity(chosen) == (identity.model, identity.weights)

@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from ..errors import ConfigError, DecodeError, VidsearchError
+from ..errors import DecodeError, NotFoundError, VidsearchError
 from ..search import SearchFilter
 
 STATIC = Path(__file__).parent / "static"
@@ -69,7 +69,7 @@ def create_app(archive, *, token: str | None = None, static: Path = STATIC) -> F
     def described(hit_id: int):
         try:
             return archive.describe(hit_id)
-        except ConfigError:
+        except NotFoundError:
             raise HTTPException(404, f"no hit with id {hit_id}") from None
 
     @api.get("/search", summary="Hits for a text query, as `vidsearch query --json` prints them")
@@ -192,8 +192,10 @@ def create_app(archive, *, token: str | None = None, static: Path = STATIC) -> F
 
     @app.exception_handler(VidsearchError)
     async def refused(_request: Request, error: VidsearchError) -> JSONResponse:
-        # a source that is gone is a missing resource; anything else is a request the archive cannot answer
-        return JSONResponse({"detail": str(error)}, status_code=404 if isinstance(error, DecodeError) else 400)
+        # a source that is gone, or an id naming nothing, is a missing resource; anything else is a request the
+        # archive cannot answer
+        missing = isinstance(error, (DecodeError, NotFoundError))
+        return JSONResponse({"detail": str(error)}, status_code=404 if missing else 400)
 
     return app
 

@@ -4,161 +4,22 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from importlib import resources
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import (
-    BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, create_engine, event, func, select,
-    true,
-)
+from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from .errors import ArchiveError
-from .records import Appearance, Box, Detection, FoundObject, FoundPerson, Item, Kind, SampledFrame, VideoFile, VideoInfo
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class MetaRow(Base):
-    __tablename__ = "meta"
-    key: Mapped[str] = mapped_column(String, primary_key=True)
-    value: Mapped[str] = mapped_column(String)
-
-
-class VideoRow(Base):
-    __tablename__ = "videos"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    path: Mapped[str] = mapped_column(String, unique=True)
-    size: Mapped[int] = mapped_column(BigInteger)
-    mtime_ns: Mapped[int] = mapped_column(BigInteger)
-    fingerprint: Mapped[str | None] = mapped_column(String)
-    status: Mapped[str] = mapped_column(String)  # "indexed" or "failed"
-    error: Mapped[str | None] = mapped_column(String)
-    duration: Mapped[float | None] = mapped_column(Float)
-    fps: Mapped[float | None] = mapped_column(Float)
-    width: Mapped[int | None] = mapped_column(Integer)
-    height: Mapped[int | None] = mapped_column(Integer)
-    frame_count: Mapped[int | None] = mapped_column(Integer)
-    timeline: Mapped[str | None] = mapped_column(String)
-    sample_fps: Mapped[float | None] = mapped_column(Float)
-    frames_skipped: Mapped[int] = mapped_column(Integer, server_default="0")  # duplicates of a kept frame
-    reader: Mapped[str | None] = mapped_column(String)  # the library that decoded it
-    indexed_at: Mapped[float] = mapped_column(Float)
-
-
-class FrameRow(Base):
-    """A sampled frame; its id is also its vector's id in the frame index."""
-
-    __tablename__ = "frames"
-    __table_args__ = (Index("ix_frames_video_t", "video_id", "t"),)
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    video_id: Mapped[int] = mapped_column(Integer, ForeignKey("videos.id", ondelete="CASCADE"))
-    frame_index: Mapped[int] = mapped_column(Integer)
-    t: Mapped[float] = mapped_column(Float)
-
-
-class DetectionColumns:
-    """What the detector said of one object in a frame: class, confidence, box in source pixels."""
-
-    label: Mapped[str] = mapped_column(String)
-    score: Mapped[float] = mapped_column(Float)
-    x1: Mapped[float] = mapped_column(Float)
-    y1: Mapped[float] = mapped_column(Float)
-    x2: Mapped[float] = mapped_column(Float)
-    y2: Mapped[float] = mapped_column(Float)
-
-
-def _detection_values(detection: Detection) -> dict:
-    box = detection.box
-    return {"label": detection.label, "score": detection.score, "x1": box.x1, "y1": box.y1, "x2": box.x2, "y2": box.y2}
-
-
-class PersonRow(DetectionColumns, Base):
-    """A detected person; its id is also its vector's id in the person index."""
-
-    __tablename__ = "persons"
-    __table_args__ = (Index("ix_persons_frame", "frame_id"), Index("ix_persons_embedded", "embedded"))
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    frame_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("frames.id", ondelete="CASCADE"))
-    track: Mapped[int] = mapped_column(Integer, server_default="-1")  # the same person across a video's frames
-    embedded: Mapped[bool] = mapped_column(Boolean, server_default=true())  # has a vector in the person index
-
-
-class AppearanceRow(Base):
-    """One person's track through a video: its span, its best crop, its pooled embedding and attributes."""
-
-    __tablename__ = "appearances"
-    __table_args__ = (Index("ix_appearances_video_track", "video_id", "track", unique=True),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    video_id: Mapped[int] = mapped_column(Integer, ForeignKey("videos.id", ondelete="CASCADE"))
-    track: Mapped[int] = mapped_column(Integer)
-    start: Mapped[float] = mapped_column(Float)
-    end: Mapped[float] = mapped_column(Float)
-    detections: Mapped[int] = mapped_column(Integer)
-    best_person_id: Mapped[int | None] = mapped_column(BigInteger)
-    pooled: Mapped[bytes | None] = mapped_column(LargeBinary)  # float32 vector
-    attributes: Mapped[str | None] = mapped_column(String)  # JSON: group -> label -> probability
-
-
-class ObjectRow(DetectionColumns, Base):
-    """A detection of another class than persons (a car, a bag...) in a sampled frame; it has no vector."""
-
-    __tablename__ = "objects"
-    __table_args__ = (Index("ix_objects_label_frame", "label", "frame_id"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    frame_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("frames.id", ondelete="CASCADE"))
-
-
-videos_t, frames_t, persons_t, meta_t, appearances_t, objects_t = (
-    m.__table__ for m in (VideoRow, FrameRow, PersonRow, MetaRow, AppearanceRow, ObjectRow)
+from ..errors import ArchiveError
+from ..records import Box, CatalogVideo, Item, Kind, ProcessedVideo, StoredAppearance, StoredModel, VideoFile
+from .schema import (
+    alembic_config, appearances_t, detection_values, frames_t, head_revision, meta_t, objects_t, persons_t,
+    sqlite_pragmas, videos_t,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class StoredAppearance:
-    id: int
-    video: Path
-    track: int
-    start: float
-    end: float
-    detections: int
-    best_person_id: int | None
-    attributes: dict[str, dict[str, float]]
 
 NEXT_ID = "next_vector_id"
-
-
-@dataclass(frozen=True, slots=True)
-class CatalogVideo:
-    id: int
-    path: Path
-    size: int
-    mtime_ns: int
-    fingerprint: str | None
-    status: str
-    error: str | None
-    frames_skipped: int
-
-
-def _alembic_config(connection: Connection | None = None):
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(resources.files("vidsearch.migrations")))
-    config.attributes["connection"] = connection
-    return config
-
-
-def head_revision() -> str:
-    from alembic.script import ScriptDirectory
-
-    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+MODEL_KEY = "clip"  # the meta row naming the embedding model of the archive's vectors
 
 
 class Catalog:
@@ -167,7 +28,7 @@ class Catalog:
     def __init__(self, path: Path):
         self.path = path
         self.engine = create_engine(f"sqlite:///{path}")
-        event.listen(self.engine, "connect", _sqlite_pragmas)
+        event.listen(self.engine, "connect", sqlite_pragmas)
 
     def ensure_schema(self) -> None:
         """Create a new catalog at the newest revision; refuse one at another revision."""
@@ -179,13 +40,13 @@ class Catalog:
             current = MigrationContext.configure(conn).get_current_revision()
             fresh = current is None and not conn.dialect.has_table(conn, "videos")
             if fresh:
-                command.upgrade(_alembic_config(conn), "head")
+                command.upgrade(alembic_config(conn), "head")
                 return
         if current == head:
             return
         from alembic.script import ScriptDirectory
 
-        known = {rev.revision for rev in ScriptDirectory.from_config(_alembic_config()).walk_revisions()}
+        known = {rev.revision for rev in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
         if current not in known:
             raise ArchiveError(
                 f"{self.path} was made by a newer vidsearch (schema {current}); upgrade vidsearch to open it"
@@ -204,7 +65,7 @@ class Catalog:
         from alembic import command
 
         with self.engine.begin() as conn:
-            command.upgrade(_alembic_config(conn), "head")
+            command.upgrade(alembic_config(conn), "head")
 
     def close(self) -> None:
         self.engine.dispose()
@@ -219,6 +80,14 @@ class Catalog:
         with self.engine.begin() as conn:
             for key, value in values.items():
                 _upsert_meta(conn, key, value)
+
+    def stored_model(self) -> StoredModel | None:
+        """The embedding model of the archive's vectors; None before the first video is indexed."""
+        saved = self.get_meta(MODEL_KEY)
+        return StoredModel.from_json(json.loads(saved)) if saved else None
+
+    def record_model(self, model: StoredModel) -> None:
+        self.set_meta({MODEL_KEY: json.dumps(model.to_json())})
 
     # --- videos ---------------------------------------------------------------------------------------
 
@@ -254,24 +123,16 @@ class Catalog:
             conn.execute(videos_t.delete().where(videos_t.c.id.in_(video_ids)))
 
     def replace_video(
-        self,
-        video: VideoFile,
-        fingerprint: str,
-        info: VideoInfo,
-        reader: str,
-        sample_fps: float,
-        frames: Sequence[SampledFrame],
-        frames_skipped: int,
-        persons: Sequence[FoundPerson],
-        appearances: Sequence[Appearance],
-        objects: Sequence[FoundObject],
-        before_commit,
+        self, video: VideoFile, fingerprint: str, processed: ProcessedVideo,
+        before_commit: Callable[[int, np.ndarray, np.ndarray], None],
     ) -> tuple[int, np.ndarray, np.ndarray]:
-        """Store one video's frames and persons, replacing an older entry of the same path, in one transaction.
+        """Store one video's frames, persons, objects and appearances, replacing an older entry of the same path, in
+        one transaction; returns the video's id and the vector ids given to its frames and persons.
 
         `before_commit(video_id, frame_ids, person_ids)` runs inside the transaction, so the vectors'
         Parquet shard is on disk before the catalog says the video is indexed.
         """
+        info, frames, persons = processed.info, processed.frames, processed.persons
         with self.engine.begin() as conn:
             conn.execute(videos_t.delete().where(videos_t.c.path == str(video.path)))
             video_id = conn.execute(
@@ -279,7 +140,8 @@ class Catalog:
                     path=str(video.path), size=video.size, mtime_ns=video.mtime_ns, fingerprint=fingerprint,
                     status="indexed", error=None, duration=info.duration, fps=info.fps, width=info.width,
                     height=info.height, frame_count=info.frame_count, timeline=info.timeline,
-                    reader=reader, sample_fps=sample_fps, frames_skipped=frames_skipped, indexed_at=time.time(),
+                    reader=processed.reader, sample_fps=processed.sample_fps,
+                    frames_skipped=processed.frames_skipped, indexed_at=time.time(),
                 )
             ).inserted_primary_key[0]
             first = int(conn.scalar(select(meta_t.c.value).where(meta_t.c.key == NEXT_ID)) or 1)
@@ -300,20 +162,20 @@ class Catalog:
                     [
                         {
                             "id": int(pid), "frame_id": int(frame_ids[p.frame_position]),
-                            **_detection_values(p.detection), "track": p.track, "embedded": p.embedded,
+                            **detection_values(p.detection), "track": p.track, "embedded": p.embedded,
                         }
                         for pid, p in zip(person_ids, persons)
                     ],
                 )
-            if objects:
+            if processed.objects:
                 conn.execute(
                     objects_t.insert(),
                     [
-                        {"frame_id": int(frame_ids[o.frame_position]), **_detection_values(o.detection)}
-                        for o in objects
+                        {"frame_id": int(frame_ids[o.frame_position]), **detection_values(o.detection)}
+                        for o in processed.objects
                     ],
                 )
-            if appearances:
+            if processed.appearances:
                 conn.execute(
                     appearances_t.insert(),
                     [
@@ -323,7 +185,7 @@ class Catalog:
                             "pooled": a.pooled.astype(np.float32).tobytes(),
                             "attributes": json.dumps(a.attributes) if a.attributes else None,
                         }
-                        for a in appearances
+                        for a in processed.appearances
                     ],
                 )
             before_commit(video_id, frame_ids, person_ids)
@@ -508,12 +370,3 @@ def _catalog_video(row) -> CatalogVideo:
         id=row.id, path=Path(row.path), size=row.size, mtime_ns=row.mtime_ns,
         fingerprint=row.fingerprint, status=row.status, error=row.error, frames_skipped=row.frames_skipped,
     )
-
-
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()

@@ -1,0 +1,188 @@
+"""Ingest: find what is new or changed, run the pipeline on it, and commit each video whole (catalog, shard and
+index together) under the writer lock; record what failed and why; forget what is gone."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from contextlib import closing
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from ..config import Settings
+from ..errors import ConfigError, DecodeError
+from ..events import FramesDone, IngestEvent, IngestPlanned, VideoFailed, VideoIndexed, VideoSkipped
+from ..records import Item, Kind, ProcessedVideo, VideoFile
+from ..reports import IngestReport
+from ..runners import Runner
+from ..scan import ScanProblem, content_fingerprint, scan
+from ..shards import Shards
+from ..store import Catalog
+from .indexes import Indexes
+from .models import Models
+from .writes import WriteGuard
+
+_INDEX_SAVE_WAIT_S = 3.0  # longer than a query takes to save an index it repaired
+
+# (settings of this ingest, Ray address or None) -> the runner that processes its videos
+MakeRunner = Callable[[Settings, str | None], Runner]
+
+
+class Ingester:
+    def __init__(
+        self, settings: Settings, catalog: Catalog, shards: Shards, models: Models, indexes: Indexes,
+        writes: WriteGuard, make_runner: MakeRunner,
+    ):
+        self.settings = settings
+        self.catalog = catalog
+        self.shards = shards
+        self.models = models
+        self.indexes = indexes
+        self.writes = writes
+        self.make_runner = make_runner
+
+    def ingest(
+        self, paths: Iterable[Path], *, fps: float | None = None, persons: bool = True, sample: str | None = None,
+        reader: str | None = None, ray_address: str | None = None,
+        on_event: Callable[[IngestEvent], None] = lambda event: None,
+    ) -> IngestReport:
+        """Index new and changed videos under `paths` (see Archive.ingest)."""
+        fps = fps or self.settings.sampling.fps
+        if fps <= 0:
+            raise ConfigError(f"fps must be positive, not {fps}")
+        sampling = replace(
+            self.settings.sampling, mode=sample or self.settings.sampling.mode,
+            reader=reader or self.settings.sampling.reader,
+        )
+        started = time.perf_counter()
+        report = IngestReport()
+        with self.writes.writer(wait_s=_INDEX_SAVE_WAIT_S):
+            found = list(scan(paths))
+            on_event(IngestPlanned(videos=len(found)))
+            # the runner's decoder boots while the models load; workers elsewhere load exactly this archive's model
+            settings = replace(self.settings, sampling=sampling)
+            with closing(self.make_runner(settings, ray_address)) as runner:
+                self.models.embedder()
+                if persons:
+                    self.models.detector()
+                self.indexes.load()
+                self.shards.sweep(keep={v.id for v in self.catalog.videos(status="indexed")})
+                todo = self._plan(found, report, on_event)
+                self._run(runner, todo, fps, persons, report, on_event)
+            self.indexes.save()
+            self.indexes.grow()
+        report.wall_seconds = time.perf_counter() - started
+        return report
+
+    def _plan(self, found, report: IngestReport, on_event) -> dict[Path, tuple[VideoFile, str]]:
+        """The videos to process, with their fingerprints; scan problems and unreadable files fail here."""
+        todo: dict[Path, tuple[VideoFile, str]] = {}
+        for entry in found:
+            if isinstance(entry, ScanProblem):
+                self._fail(entry.path, entry.reason, report, on_event)
+                continue
+            try:
+                fingerprint = self._changed_fingerprint(entry)
+            except OSError as error:
+                self._fail(entry.path, error.strerror or str(error), report, on_event, entry)
+                continue
+            if fingerprint is None:
+                report.unchanged += 1
+                on_event(VideoSkipped(entry.path, "unchanged"))
+            else:
+                todo[entry.path] = (entry, fingerprint)
+        return todo
+
+    def _run(self, runner: Runner, todo, fps: float, persons: bool, report: IngestReport, on_event) -> None:
+        def on_frames(path: Path, count: int) -> None:
+            on_event(FramesDone(path, count))
+
+        last_save = time.monotonic()
+        with closing(runner.process(list(todo), fps, persons, on_frames)) as results:
+            for path, result in results:  # on an error, decoding stops before its process does
+                video, fingerprint = todo[path]
+                if isinstance(result, DecodeError):
+                    self._fail(path, result.reason, report, on_event, video)
+                    continue
+                with self.writes.writing(f"indexing {path}"):
+                    self.commit(video, fingerprint, result)
+                report.add(result)
+                on_event(VideoIndexed(path, len(result.frames), len(result.persons), result.info.duration))
+                if time.monotonic() - last_save > self.settings.index.checkpoint_seconds:
+                    self.indexes.save()
+                    last_save = time.monotonic()
+
+    def _changed_fingerprint(self, video: VideoFile) -> str | None:
+        """The file's fingerprint when it needs indexing; None when the archive already has this content."""
+        known = self.catalog.video(video.path)
+        # an unchanged file that failed stays failed until it changes
+        if known and (known.size, known.mtime_ns) == (video.size, video.mtime_ns):
+            return None
+        fingerprint = content_fingerprint(video.path)
+        if known and known.status == "indexed" and known.fingerprint == fingerprint:
+            self.catalog.touch(known.id, video.mtime_ns)
+            return None
+        return fingerprint
+
+    def commit(self, video: VideoFile, fingerprint: str, result: ProcessedVideo) -> None:
+        """One video into the archive: its shard is written inside the catalog's transaction, then its vectors join
+        the indexes (an index saved later, or reconciled on opening, catches up after a crash)."""
+        old = self.catalog.video(video.path)
+        old_ids = self.catalog.vector_ids_of_video(old.id) if old else {}
+        self.models.record_model()
+        embedded = result.embedded_persons
+
+        def write_shard(video_id: int, frame_ids: np.ndarray, person_ids: np.ndarray) -> None:
+            frames = result.frames
+            items = [
+                Item(vector_id=int(i), kind="frame", frame_index=f.frame_index, t=f.t)
+                for i, f in zip(frame_ids, frames)
+            ] + [
+                Item(
+                    vector_id=int(i), kind="person", frame_index=frames[p.frame_position].frame_index,
+                    t=frames[p.frame_position].t, box=p.detection.box, detector_score=p.detection.score,
+                )
+                for i, p in zip(person_ids[embedded], (p for p in result.persons if p.embedded))
+            ]
+            vectors = np.concatenate([result.frame_vectors, result.person_vectors])
+            self.shards.write(video_id, video.path, items, vectors)
+
+        started = time.perf_counter()
+        video_id, frame_ids, person_ids = self.catalog.replace_video(video, fingerprint, result, write_shard)
+        if old:
+            # SQLite may give the new row the old id (it was the largest); vector ids are never reused
+            self._drop_vectors(old.id, old_ids, keep_shard=old.id == video_id)
+        self.indexes.add("frame", frame_ids, result.frame_vectors)
+        self.indexes.add("person", person_ids[embedded], result.person_vectors)
+        result.seconds.write += time.perf_counter() - started
+
+    def _drop_vectors(self, video_id: int, ids: dict[Kind, np.ndarray], keep_shard: bool = False) -> None:
+        """After the catalog forgot a video: its vectors leave the indexes and its shard is deleted."""
+        self.indexes.remove(ids)
+        if not keep_shard:
+            self.shards.remove([video_id])
+
+    def _fail(self, path: Path, reason: str, report: IngestReport, on_event, video: VideoFile | None = None) -> None:
+        old = self.catalog.video(path)
+        old_ids = self.catalog.vector_ids_of_video(old.id) if old else {}
+        with self.writes.writing(f"recording the failure of {path}"):
+            self.catalog.record_failure(video or VideoFile(path=path, size=0, mtime_ns=0), reason)
+        if old:
+            self._drop_vectors(old.id, old_ids)
+        report.failed.append((path, reason))
+        on_event(VideoFailed(path, reason))
+
+    def prune(self) -> list[Path]:
+        """Forget videos whose files are gone; returns their paths."""
+        with self.writes.writer():
+            gone = [v for v in self.catalog.videos() if not v.path.exists()]
+            if any(video.status == "indexed" for video in gone):
+                self.indexes.load()  # loaded before the catalog changes, so the vectors to drop are known to them
+            for video in gone:
+                ids = self.catalog.vector_ids_of_video(video.id)
+                self.catalog.remove([video.id])
+                self._drop_vectors(video.id, ids)
+            self.indexes.save()
+        return [v.path for v in gone]

@@ -1,0 +1,63 @@
+"""What an archive holds (stats) and how well it answers labeled queries (eval)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+
+from ..config import Settings
+from ..records import Hit
+from ..reports import ArchiveStats, EvalOutcome
+from ..store import Catalog
+from .indexes import Indexes
+from .models import Models
+from .searcher import SearchKind, Searcher
+
+
+class Inventory:
+    def __init__(self, settings: Settings, catalog: Catalog, models: Models, indexes: Indexes, searcher: Searcher):
+        self.folder = settings.archive
+        self.catalog = catalog
+        self.models = models
+        self.indexes = indexes
+        self.searcher = searcher
+
+    def stats(self) -> ArchiveStats:
+        counts = self.catalog.counts()
+        stored = self.catalog.stored_model()
+        return ArchiveStats(
+            folder=self.folder, videos=counts["videos"], frames=counts["frames"], persons=counts["persons"],
+            appearances=counts["appearances"], video_seconds=counts["video_seconds"],
+            failed=[(v.path, v.error or "") for v in self.catalog.videos(status="failed")],
+            model=stored.to_json() if stored else None, index=self.indexes.files(),
+        )
+
+    def evaluate(self, manifests: Sequence[Path], root: Path, k: int = 10) -> list[EvalOutcome]:
+        from ..evaluate import evaluate, load_manifest
+
+        loaded = [load_manifest(Path(m)) for m in manifests]
+        indexed = [v.path for v in self.catalog.videos(status="indexed")]
+        root = Path(os.path.abspath(root))
+        outcomes = []
+        for manifest in loaded:
+            texts = sorted({q.text for q in manifest.queries})
+            vectors = dict(zip(texts, self.models.text_encoder().embed_texts(texts)))
+            vocabulary = self.models.vocabulary()
+
+            # a query's target search is one of the three modes below: each search runs once
+            @cache
+            def search(text: str, kind: SearchKind, n: int) -> list[Hit]:
+                return self.searcher.search_vectors(vectors[text][None], n, kind, mentions=vocabulary.mentions(text))[0]
+
+            report = evaluate(manifest, search, k)
+            # the same queries against frames alone, persons alone, and both ranked together
+            modes = {
+                mode: evaluate(manifest, lambda text, _, n, kind=kind: search(text, kind, n), k)
+                for mode, kind in (("frames", "frame"), ("persons", "person"), ("fused", "all"))
+            }
+            named = sorted({r.video for q in manifest.queries for r in q.relevant})
+            not_indexed = tuple(v for v in named if (root / v) not in indexed)
+            outcomes.append(EvalOutcome(report=report, modes=modes, not_indexed=not_indexed))
+        return outcomes

@@ -1,0 +1,109 @@
+"""The models, each loaded on first use and kept: CLIP for pictures, the text encoder for queries, the detector, the
+attribute vocabulary and its reader; and the check that a loaded CLIP is the one the archive's vectors came from."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import cached_property
+from pathlib import Path
+
+from ..config import Settings, resolve_device
+from ..errors import ModelMismatchError
+from ..records import ModelIdentity, StoredModel
+from ..store import Catalog
+
+
+class Models:
+    def __init__(self, settings: Settings, catalog: Catalog):
+        self.settings = settings
+        self.catalog = catalog
+        self._embedder = None
+        self._text_encoder = None
+        self._detector = None
+        self._vocabulary = None
+        self._attribute_reader = None
+
+    @cached_property
+    def device(self) -> str:
+        # resolved on first model use: "auto" asks torch for a GPU, and a text query needs no torch at all
+        return resolve_device(self.settings.device)
+
+    def embedder(self):
+        """The CLIP model: the one the archive was built with, unless the caller chose one. Its text tower is
+        written to ONNX on first load, for queries without torch."""
+        if self._embedder is None:
+            from ..embed import ClipEmbedder
+            from ..text_export import export_text_tower
+
+            stored = self.catalog.stored_model()
+            clip = self.settings.clip
+            if stored and not self.settings.clip_chosen:
+                clip = replace(clip, model=stored.model, pretrained=stored.pretrained)
+            self._embedder = ClipEmbedder(clip, self.device, on_loaded=export_text_tower)
+            if stored:
+                self._check_identity(stored, self._embedder.identity)
+        return self._embedder
+
+    def text_encoder(self):
+        """Query texts to vectors: the text tower of the archive's model, exported to ONNX at ingest, which needs
+        neither torch nor the weights file (vidsearch.text_encoder); texts asked before come from a cache."""
+        if self._text_encoder is None:
+            from ..text_encoder import query_encoder
+
+            chosen = self.settings.clip if self.settings.clip_chosen else None
+            self._text_encoder = query_encoder(self.catalog.stored_model(), chosen, self.embedder)
+        return self._text_encoder
+
+    def identity(self) -> ModelIdentity:
+        """The identity of the archive's vectors, from the loaded CLIP, else from the query encoder (no torch)."""
+        return (self._embedder or self.text_encoder()).identity
+
+    @staticmethod
+    def _check_identity(stored: StoredModel, ours: ModelIdentity) -> None:
+        theirs = stored.identity
+        if (theirs.model, theirs.weights) != (ours.model, ours.weights):
+            raise ModelMismatchError(
+                f"this archive holds vectors of {theirs.model} ({theirs.weights}), "
+                f"not of {ours.describe()}: query it with --clip-model {stored.model}"
+                + (f" --clip-pretrained {stored.pretrained}" if stored.pretrained else "")
+                + ", or ingest into a new --index folder to use another model"
+            )
+
+    def record_model(self) -> None:
+        """Name the loaded CLIP in the catalog, where no model is named yet: the first video's commit."""
+        if self.catalog.stored_model() is None:
+            config = self._embedder.config
+            self.catalog.record_model(StoredModel(config.model, config.pretrained, self._embedder.identity))
+
+    def calibrated_min_score(self) -> float | None:
+        """The score below which this archive's model shows noise rather than matches, where it has been
+        measured (scripts/eval_real_model.py says how); None for a model nobody has calibrated."""
+        stored = self.catalog.stored_model()
+        return self.settings.search.min_score.get(stored.key) if stored else None
+
+    def detector(self):
+        if self._detector is None:
+            from ..detect import Detector
+
+            self._detector = Detector(self.settings.detector, self.device)
+        return self._detector
+
+    def vocabulary(self):
+        """The attribute vocabulary: what is asked of every person, and how queries name the answers."""
+        if self._vocabulary is None:
+            from ..attributes import load_vocabulary
+
+            path = self.settings.search.attributes
+            self._vocabulary = load_vocabulary(Path(path) if path else None)
+        return self._vocabulary
+
+    def attribute_reader(self):
+        if self._attribute_reader is None:
+            from ..attributes import AttributeReader
+
+            self._attribute_reader = AttributeReader(self.vocabulary(), self.embedder())
+        return self._attribute_reader
+
+    def close(self) -> None:
+        if self._text_encoder is not None:
+            self._text_encoder.close()

@@ -1,0 +1,105 @@
+"""What the command line prints for people (--json prints the records' own JSON): hits, a hit's description,
+evaluation tables, archive stats, index reports, query timings."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import click
+
+from .progress import printable
+
+
+def format_time(seconds: float) -> str:
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours}:{minutes:02d}:{secs:04.1f}"
+
+
+def process_seconds() -> float | None:
+    """Seconds since this process started (from Linux's /proc; None elsewhere): what a cold start costs."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])  # field 22, starttime
+    except (OSError, ValueError, IndexError):
+        return None
+    return time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+
+
+def print_timings(before_command: float | None, open_ms: float, timings: dict[str, float]) -> None:
+    steps = [("process start", before_command and before_command * 1000), ("open archive", open_ms)]
+    steps += [(key.removesuffix("_ms").replace("_", " "), value) for key, value in timings.items()]
+    process = process_seconds()
+    steps.append(("process", process and process * 1000))
+    click.echo("timings (ms): " + ", ".join(f"{name} {ms:.0f}" for name, ms in steps if ms is not None), err=True)
+
+
+def print_hits(hits) -> None:
+    for hit in hits:
+        box = hit.item.box
+        where = f"  box {box.x1:.0f},{box.y1:.0f},{box.x2:.0f},{box.y2:.0f}" if box else ""
+        span = f" ({format_time(hit.span[0])}-{format_time(hit.span[1])})" if hit.span else ""
+        click.echo(f"{hit.rank:3d}  {hit.score:.3f}  {hit.item.kind:6s}  {format_time(hit.item.t)}{span}  "
+                   f"{hit.video}{where}  id {hit.item.vector_id}")
+        if hit.evidence:
+            click.echo("       " + ", ".join(f"{m.label} {m.probability:.2f}" for m in hit.evidence))
+
+
+def print_description(described: dict) -> None:
+    box = described["box"]
+    click.echo(f"{described['kind']} {described['id']}  {described['video']}  {format_time(described['t'])}"
+               + (f"  box {','.join(f'{v:.0f}' for v in box)}" if box else ""))
+    appearance = described.get("appearance")
+    if appearance is None:
+        return
+    click.echo(f"appearance {appearance['id']}: {format_time(appearance['start'])}-{format_time(appearance['end'])}, "
+               f"{appearance['detections']} detections, best view id {appearance['best_id']}")
+    if not appearance["attributes"]:
+        click.echo("no attributes (indexed before attributes were read: ingest the video again)")
+    for group, labels in appearance["attributes"].items():
+        top = list(labels.items())[:3]
+        click.echo(f"  {group:14s} " + "  ".join(f"{label} {p:.2f}" for label, p in top))
+
+
+def print_eval(outcomes) -> None:
+    click.echo(f"{'set':45s} {'queries':>7s} {'R@1':>6s} {'R@5':>6s} {'R@10':>6s} {'MRR':>6s} {'box@10':>7s}")
+    for outcome in outcomes:
+        rows = [(outcome.report.name[:45], outcome.report)]
+        rows += [(f"  {mode}", report) for mode, report in outcome.modes.items()]
+        for label, report in rows:
+            r = report.to_json()
+            box = "-" if r["person_box_match@10"] is None else f"{r['person_box_match@10']:.3f}"
+            click.echo(f"{label:45s} {r['queries']:7d} {r['recall@1']:6.3f} {r['recall@5']:6.3f} "
+                       f"{r['recall@10']:6.3f} {r['mrr']:6.3f} {box:>7s}")
+        if outcome.not_indexed:
+            click.echo(f"  not in this archive: {', '.join(outcome.not_indexed)}", err=True)
+
+
+def print_stats(result: dict) -> None:
+    click.echo(f"archive   {result['archive']}")
+    click.echo(f"videos    {result['videos']} ({result['video_seconds'] / 3600:.2f} h)")
+    click.echo(f"frames    {result['frames']}")
+    click.echo(f"persons   {result['persons']}")
+    model = result["model"]
+    click.echo(f"model     {model['identity']['model']} ({model['identity']['weights']})" if model else "model     -")
+    for kind, index in result["index"].items():
+        click.echo(f"index     {kind}: {index['vectors']} vectors, {index['bytes'] / 2**20:.1f} MiB ({index['factory']})")
+    click.echo(f"failed    {len(result['failed'])}")
+    for failure in result["failed"]:
+        click.echo(f"  {printable(failure['path'])}: {printable(failure['reason'])}")
+
+
+def print_index_reports(reports, as_json: bool) -> None:
+    rows = [report.to_json() for report in reports.values()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    for row in rows:
+        recall = "-" if row["recall@10"] is None else f"{row['recall@10']:.3f} ({row['recall_queries']} queries)"
+        built = "-" if row["build_seconds"] is None else f"{row['build_seconds']:.1f} s"
+        click.echo(f"{row['vectors']:6s} {row['index']:7s} {row['factory']}  {row['count']} vectors, "
+                   f"{row['bytes_per_vector']:.0f} B/vector in RAM, {row['rerank_bytes_on_disk'] / 2**20:.1f} MiB "
+                   f"re-rank vectors on disk; recall@10 vs exact {recall}; built in {built}")
+        click.echo(f"       {row['reason']}")
