@@ -1,5 +1,5 @@
-"""What the scripts in this folder share: the footage, random CLIP weights, cached test videos and measured child
-processes. Scripts run as `python scripts/NAME.py`, so this folder is first on sys.path."""
+"""What the scripts in this folder share: the footage, random CLIP weights, cached test videos, measured child
+processes and aligned tables. Scripts run as `python scripts/NAME.py`, so this folder is first on sys.path."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -111,3 +113,49 @@ def memory_status(pid: int | str = "self") -> dict[str, int]:
         return {}
     fields = (line.split(":", 1) for line in lines)
     return {key: int(value.split()[0]) * 1024 for key, value in fields if value.endswith(" kB")}
+
+
+def timed_process(command: list[str], env: dict) -> tuple[float, str]:
+    """(wall seconds, stderr) of a process from start to exit."""
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if done.returncode:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr}")
+    return wall, done.stderr
+
+
+def query_timings(stderr: str) -> dict[str, float]:
+    """The steps of `vidsearch query --timings` ("timings (ms): process start 120, open archive 690, ...")."""
+    line = next(line for line in stderr.splitlines() if line.startswith("timings (ms): "))
+    return {step.rsplit(" ", 1)[0]: float(step.rsplit(" ", 1)[1]) for step in line.split(": ", 1)[1].split(", ")}
+
+
+def median_speedup(base: list[float], times: list[float]) -> float:
+    """The median over rounds of base time / time: a round's load from other processes slows both alike."""
+    return statistics.median(b / t for b, t in zip(base, times))
+
+
+def interleaved(variants: dict[object, Callable], arg, rounds: int) -> dict:
+    """{name: (median seconds, median per-round speed-up over the first variant)}; each round runs every variant
+    once, so load from other processes hits them alike."""
+    for fn in variants.values():
+        fn(arg)  # warm-up: lazy init, allocations, compiles for this shape
+    times = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, fn in variants.items():
+            started = time.perf_counter()
+            fn(arg)
+            times[name].append(time.perf_counter() - started)
+    base = next(iter(times.values()))
+    return {name: (statistics.median(t), median_speedup(base, t)) for name, t in times.items()}
+
+
+def print_table(header: tuple | list, rows: list, rule: bool = False) -> None:
+    """Rows of string cells in left-aligned columns two spaces apart; `rule`: a line of dashes under the header."""
+    cells = [header, *rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in cells]
+    if rule:
+        lines.insert(1, "-" * len(lines[0]))
+    print("\n".join(lines))
