@@ -59,7 +59,7 @@ def cpu_seconds() -> tuple[float, float, float]:
 def interleaved_noting_load(variants: dict, arg, rounds: int, label: str) -> dict:
     """benchkit.interleaved, and a note of how busy other processes kept the CPUs meanwhile."""
     before = cpu_seconds()
-    timed = interleaved_noting_load(variants, arg, rounds)
+    timed = interleaved(variants, arg, rounds)
     after = cpu_seconds()
     other = (after[0] - before[0] - after[1] + before[1]) / ((after[2] - before[2]) * os.cpu_count())
     NOTES.append(f"{label}: other processes kept {max(other, 0):.0%} of the {os.cpu_count()} CPUs busy while timed")
