@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchkit import add_footage_option
 from vidsearch.decode import DecordDecoder, PyAVDecoder
 from vidsearch.errors import DecodeError
 from vidsearch.records import Frame
@@ -67,8 +68,8 @@ def pixel_diff(frames: list[Frame], reference: list[Frame]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--videos", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "videos")
-    parser.add_argument("--files", nargs="+", default=list(FILES), help="paths under --videos")
+    add_footage_option(parser, "--videos")
+    parser.add_argument("--files", nargs="+", default=list(FILES), help="paths under --footage")
     parser.add_argument("--fps", type=float, default=1.0, help="frames sampled per second (default 1)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per mode and file; the best counts")
     args = parser.parse_args()
@@ -82,7 +83,7 @@ def main() -> None:
     print("-" * len(header))
     totals = dict.fromkeys(MODES, 0.0)  # over the files that every mode decodes
     for name in args.files:
-        path = args.videos / name
+        path = args.footage / name
         best = dict.fromkeys(MODES, float("inf"))
         cpu = dict.fromkeys(MODES, float("inf"))
         frames: dict[str, list[Frame]] = {}

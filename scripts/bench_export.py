@@ -24,15 +24,13 @@ import json
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from collections import defaultdict
 from contextlib import contextmanager
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ingest import CACHE, random_weights  # noqa: E402  the same cached random weights
+from benchkit import CACHE, DEFAULT_YOLO_WEIGHTS, add_footage_option, random_weights
 
 DEFAULT_FILES = (
     "scenes/intel_one-by-one-person-detection.mp4",
@@ -212,9 +210,9 @@ def ratio(a: float, b: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--footage", type=Path, required=True, help="folder the file names are relative to")
+    add_footage_option(parser)
     parser.add_argument("--files", nargs="*", default=list(DEFAULT_FILES))
-    parser.add_argument("--yolo-weights", default=os.environ.get("VIDSEARCH_YOLO_WEIGHTS", "yolo11n.pt"))
+    parser.add_argument("--yolo-weights", default=DEFAULT_YOLO_WEIGHTS)
     parser.add_argument("--work", type=Path, default=CACHE / "export-archive", help="the archive (kept between runs)")
     parser.add_argument("--pad", type=float, default=3.0, help="export clip: seconds before and after the hit")
     parser.add_argument("--reps", type=int, default=3, help="runs of each export and first view")

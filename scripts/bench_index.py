@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchkit import memory_status, print_table
 from vidsearch.index import (
     IndexMeta, IndexPlan, VectorIndex, choose_index, exact_neighbours, recall_at_k, remove_index_files,
 )
@@ -279,10 +280,7 @@ def _meta(dim: int, plan: IndexPlan) -> IndexMeta:
 
 
 def _status_mb(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    return memory_status().get(field, 0) / 2**20
 
 
 def ground_truth(args) -> None:
@@ -319,7 +317,7 @@ def child(args, role: str, name: str) -> list[dict]:
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
-def table(rows: list[dict]) -> str:
+def print_results(rows: list[dict]) -> None:
     columns = [
         ("index", "index", "{}"), ("B/vec", "bytes_per_vector", "{:.0f}"), ("recall@10", "recall@10", "{:.3f}"),
         ("text r@10", "text_recall@10", "{:.3f}"), ("p50 ms", "p50_ms", "{:.2f}"), ("p95 ms", "p95_ms", "{:.2f}"),
@@ -327,14 +325,11 @@ def table(rows: list[dict]) -> str:
         ("build s", "build_s", "{:.0f}"),
         ("build RSS MB", "rss_mb", "{:.0f}"), ("search RSS MB", "search_rss_mb", "{:.0f}"),
     ]
-    cells = [[title for title, _, _ in columns]] + [
+    print_table([title for title, _, _ in columns], [
         ["-" if row[key] is None else form.format(row[key]) + ("  *" if key == "index" and row["default"] else "")
          for _, key, form in columns]
         for row in rows
-    ]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)) for line in cells]
-    return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:]])
+    ], rule=True)
 
 
 def main() -> None:
@@ -380,7 +375,7 @@ def main() -> None:
             kept.unlink()
     if not args.json:
         print(f"n = {args.n:,}, dim {args.dim}, {QUERIES} queries, k = {K}; * = what choose_index picks")
-        print(table(rows))
+        print_results(rows)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ import copy
 import importlib.util
 import os
 import shutil
-import statistics
 import tempfile
 import time
 import warnings
@@ -25,6 +24,8 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+
+from benchkit import add_footage_option, interleaved, print_table, random_weights
 
 os.environ.setdefault("YOLO_OFFLINE", "1")  # no AutoUpdate pip installs, no downloads during export
 CLIPS = ("scenes/opencv_vtest_pets2009.avi", "scenes/intel_one-by-one-person-detection.mp4")
@@ -55,20 +56,14 @@ def cpu_seconds() -> tuple[float, float, float]:
     return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK"), own.user + own.system, time.perf_counter()
 
 
-def interleaved(variants: dict, arg, rounds: int, label: str) -> dict:
-    """{name: (median seconds, median per-round ratio vs the first variant)}; each round runs every variant once."""
-    for fn in variants.values():
-        fn(arg)  # warm-up: lazy init, allocations, compiles for this shape
-    times, before = {name: [] for name in variants}, cpu_seconds()
-    for _ in range(rounds):
-        for name, fn in variants.items():
-            start = time.perf_counter()
-            fn(arg)
-            times[name].append(time.perf_counter() - start)
-    after, base = cpu_seconds(), next(iter(times.values()))
+def interleaved_noting_load(variants: dict, arg, rounds: int, label: str) -> dict:
+    """benchkit.interleaved, and a note of how busy other processes kept the CPUs meanwhile."""
+    before = cpu_seconds()
+    timed = interleaved(variants, arg, rounds)
+    after = cpu_seconds()
     other = (after[0] - before[0] - after[1] + before[1]) / ((after[2] - before[2]) * os.cpu_count())
     NOTES.append(f"{label}: other processes kept {max(other, 0):.0%} of the {os.cpu_count()} CPUs busy while timed")
-    return {k: (statistics.median(t), statistics.median(b / x for b, x in zip(base, t))) for k, t in times.items()}
+    return timed
 
 
 def clip_variants(work: Path, threads: int) -> dict:
@@ -76,8 +71,7 @@ def clip_variants(work: Path, threads: int) -> dict:
     import open_clip
     import torch
 
-    torch.manual_seed(0)
-    visual = open_clip.create_model("ViT-B-32").visual.eval()
+    visual = open_clip.create_model("ViT-B-32", pretrained=random_weights("ViT-B-32")[1]).visual.eval()
 
     def torch_fn(module, dtype=torch.float32):
         def run(x):
@@ -149,7 +143,7 @@ def bench_clip(frames, args) -> list[tuple]:
     rows = []
     for batch in args.clip_batches:
         x = np.ascontiguousarray(np.resize(pixels, (batch, *pixels.shape[1:])))
-        timed = interleaved(variants, x, args.rounds, f"CLIP batch {batch}")
+        timed = interleaved_noting_load(variants, x, args.rounds, f"CLIP batch {batch}")
         agree = {k: f"cos min {c.min():.5f} mean {c.mean():.5f}" for k, c in cosines.items()}
         rows += [("CLIP ViT-B-32", *k, batch, batch / s, r, agree[k]) for k, (s, r) in timed.items()]
     return rows
@@ -236,7 +230,7 @@ def bench_yolo(frames, args) -> list[tuple]:
     reference = detect(models["PyTorch", "fp32"], 640, bgr)
     agreement = {k: box_agreement(reference, detect(m, k[2], bgr)) for k, m in variants.items()}
     fns = {k: partial(detect, m, k[2]) for k, m in variants.items()}
-    timed = interleaved(fns, (bgr * 2)[: args.yolo_batch], args.rounds, f"YOLO batch {args.yolo_batch}")
+    timed = interleaved_noting_load(fns, (bgr * 2)[: args.yolo_batch], args.rounds, f"YOLO batch {args.yolo_batch}")
     return [("YOLO11n", b, f"{p} @{s}", args.yolo_batch, args.yolo_batch / t, r, agreement[b, p, s])
             for (b, p, s), (t, r) in timed.items()]
 
@@ -244,7 +238,7 @@ def bench_yolo(frames, args) -> list[tuple]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--yolo-weights", type=Path, required=True)
-    parser.add_argument("--footage", type=Path, required=True, help="folder holding scenes/ (the shared videos)")
+    add_footage_option(parser)
     parser.add_argument("--frames", type=int, default=32, help="frames sampled from each of the two clips")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
@@ -260,13 +254,10 @@ def main() -> None:
     frames = [f for clip in CLIPS for f in sample_frames(args.footage / clip, args.frames)]
     rows = bench_clip(frames, args) if args.only != "yolo" else []
     rows += bench_yolo(frames, args) if args.only != "clip" else []
-    header = ("model", "backend", "precision", "batch", "items/s", "ratio", "agreement with PyTorch fp32")
-    cells = [header] + [(m, b, p, str(n), f"{ips:.1f}", f"x{r:.2f}", a) for m, b, p, n, ips, r, a in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     print(f"\n{len(frames)} frames, {args.threads} threads, {args.rounds} interleaved rounds; items/s: median round; "
           "ratio: median per-round speed-up vs PyTorch fp32 of the same model and batch")
-    for row in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    print_table(("model", "backend", "precision", "batch", "items/s", "ratio", "agreement with PyTorch fp32"),
+                [(m, b, p, str(n), f"{ips:.1f}", f"x{r:.2f}", a) for m, b, p, n, ips, r, a in rows])
     for note in dict.fromkeys(NOTES):
         print(f"note: {note}")
 

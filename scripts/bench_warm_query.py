@@ -9,8 +9,8 @@ The archive is built once per (N, frames per video) under --work and reused: vid
 (default 5000; the last one takes the remainder) committed one by one through the real catalog and Parquet shards
 with `Archive._commit` and a `ProcessedVideo`, as tests/test_archive_index.py does, into the flat index, then
 `archive.save_indexes()` and `archive.build_index()`, which picks the index for the size (trained IVF-PQ past
-100 000 vectors; flat at or below) and measures its recall@10 against exact search. CLIP is ViT-B-32 with random
-weights from a local file (--weights; made with torch.manual_seed(0) when missing): speed does not depend on the
+100 000 vectors; flat at or below) and measures its recall@10 against exact search. CLIP is ViT-B-32 with the
+benchmarks' random weights (torch.manual_seed(0); --weights names another file): speed does not depend on the
 values, and the archive records the model, so queries run its exported ONNX text tower.
 
 Synthetic vectors imitate CLIP image embeddings of surveillance-like footage at 1 fps. Every vector is
@@ -49,7 +49,8 @@ from pathlib import Path
 
 import numpy as np
 
-WEIGHTS = Path("/tmp/vidsearch-bench/ViT-B-32-random.pt")
+from benchkit import peak_rss_mb, query_timings, random_weights, timed_process
+
 SCENES = 5000
 MIX = np.sqrt([0.45, 0.27, 0.20, 0.08])  # global direction, scene, shot, per-frame noise
 WARMUP = 5
@@ -117,8 +118,6 @@ def archive_folder(args) -> Path:
 
 def build(args) -> None:
     """(child process) commit the synthetic videos, save the flat index, build the index for the size."""
-    import resource
-
     from vidsearch import Archive
 
     from vidsearch.pipeline import ProcessedVideo
@@ -148,7 +147,7 @@ def build(args) -> None:
         committed += 1
         if committed % 10 == 0 or number == videos - 1:
             elapsed = time.perf_counter() - started
-            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+            rss = peak_rss_mb() / 1024
             print(f"build: {number + 1}/{videos} videos, {indexes['frame'].size:,} vectors, {elapsed:.0f} s "
                   f"({committed * args.frames_per_video / elapsed:,.0f} vectors/s), max RSS {rss:.1f} GB",
                   file=sys.stderr, flush=True)
@@ -171,7 +170,7 @@ def build(args) -> None:
         "frames_per_video": args.frames_per_video,
         "commit_s": first["commit_s"], "save_flat_s": first["save_flat_s"], "build_index_s": round(build_s, 1),
         "frame_index": frame,
-        "max_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+        "max_rss_gb": round(peak_rss_mb() / 1024, 2),
     }
     archive.close()
     (folder / "bench-build.json").write_text(json.dumps(record, indent=1))
@@ -243,12 +242,6 @@ def warm_rows(measured: dict, n: int) -> list[dict]:
     return rows
 
 
-def breakdown(stderr: str) -> dict[str, float]:
-    """`vidsearch query --timings`: "timings (ms): process start 120, open archive 690, ..."."""
-    line = next(line for line in stderr.splitlines() if line.startswith("timings (ms): "))
-    return {step.rsplit(" ", 1)[0]: float(step.rsplit(" ", 1)[1]) for step in line.split(": ", 1)[1].split(", ")}
-
-
 def cold_rows(args, env: dict, n: int) -> list[dict]:
     folder = archive_folder(args)
     command = [sys.executable, "-m", "vidsearch", "--index", str(folder), "query"]
@@ -256,12 +249,8 @@ def cold_rows(args, env: dict, n: int) -> list[dict]:
     new = [f"someone leaving a grey hatchback, cold run {i}" for i in range(args.cold_runs)]
 
     def timed(text: str) -> tuple[float, dict]:
-        started = time.perf_counter()
-        done = subprocess.run([*command, text, "--timings"], env=env, capture_output=True, text=True)
-        wall = time.perf_counter() - started
-        if done.returncode:
-            raise SystemExit(f"vidsearch query failed ({done.returncode}):\n{done.stderr}")
-        return wall, breakdown(done.stderr)
+        wall, stderr = timed_process([*command, text, "--timings"], env)
+        return wall, query_timings(stderr)
 
     timed(repeated)  # the cache now holds it
     runs: dict[str, list[tuple[float, dict]]] = {"cold, new text": [], "cold, repeated text (cache hit)": []}
@@ -308,17 +297,6 @@ def print_tables(build_record: dict, warm: list[dict], cold: list[dict]) -> None
         print(f"| {r['row']} | {r['queries']} | {r['wall_s']:.2f} | {steps} |")
 
 
-def ensure_weights(path: Path) -> None:
-    if path.exists():
-        return
-    import open_clip
-    import torch
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(0)
-    torch.save(open_clip.create_model("ViT-B-32").state_dict(), path)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=1_000_000, help="frame vectors in the archive")
@@ -326,7 +304,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=50, help="distinct texts per kind")
     parser.add_argument("-k", type=int, default=20)
     parser.add_argument("--cold-runs", type=int, default=3)
-    parser.add_argument("--weights", type=Path, default=WEIGHTS, help="ViT-B-32 weights file (random, made if missing)")
+    parser.add_argument("--weights", type=Path, help="ViT-B-32 weights file (default: the benchmarks' random ones)")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vidsearch-bench-warm")
     parser.add_argument("--json", action="store_true", help="also print one JSON object per row")
     parser.add_argument("--role", choices=("build", "measure"), help=argparse.SUPPRESS)
@@ -343,14 +321,13 @@ def main() -> None:
     for name in ("VIDSEARCH_CLIP_MODEL", "VIDSEARCH_CLIP_PRETRAINED", "VIDSEARCH_INDEX"):
         env.pop(name, None)
     own = [sys.executable, os.path.abspath(__file__), "--n", str(args.n), "--frames-per-video",
-           str(args.frames_per_video), "--work", str(args.work), "--weights", str(args.weights),
-           "--queries", str(args.queries), "-k", str(args.k)]
+           str(args.frames_per_video), "--work", str(args.work), "--queries", str(args.queries), "-k", str(args.k)]
     folder = archive_folder(args)
     marker = folder / "bench-build.json"
     if not marker.exists():
-        ensure_weights(args.weights)
+        weights = args.weights or random_weights("ViT-B-32")[1]
         print(f"building {folder} (once; resumes where an interrupted build stopped)", file=sys.stderr, flush=True)
-        subprocess.run([*own, "--role", "build"], env=env, check=True)
+        subprocess.run([*own, "--role", "build", "--weights", str(weights)], env=env, check=True)
     else:
         print(f"reusing {folder}", file=sys.stderr)
     build_record = json.loads(marker.read_text())

@@ -24,13 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
+from benchkit import add_footage_option
 from vidsearch import Archive
 from vidsearch.evaluate import is_relevant, load_manifest, search_kind
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--footage", type=Path, required=True, help="the videos root the sets are relative to")
+    add_footage_option(parser)
     parser.add_argument("--eval", type=Path, required=True, help="folder of eval sets (*.json)")
     parser.add_argument("--archive", type=Path, required=True, help="archive folder (reused when it exists)")
     parser.add_argument("--clip-model", default="ViT-B-32")

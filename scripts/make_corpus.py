@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "videos"
+from benchkit import FOOTAGE, add_footage_option
+
 PATH_MAX = os.pathconf("/", "PC_PATH_MAX")  # 4096 on Linux, counting the terminating NUL
 NAME_MAX = os.pathconf("/", "PC_NAME_MAX")  # 255 bytes
 
@@ -44,7 +45,7 @@ class Entry:
     what: str
 
 
-def build(target: Path, videos: Path = VIDEOS) -> list[Entry]:
+def build(target: Path, videos: Path = FOOTAGE) -> list[Entry]:
     """Fill the (new or empty) folder `target`; returns what is in it."""
     target = Path(os.path.abspath(target))
     target.mkdir(parents=True, exist_ok=True)
@@ -207,10 +208,10 @@ def _over_path_max(target: Path, clip: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("target", type=Path, help="folder to fill (created)")
-    parser.add_argument("--videos", type=Path, default=VIDEOS, help="the shared footage")
+    add_footage_option(parser, "--videos")
     parser.add_argument("--manifest", type=Path, help="write the list of entries here as JSON")
     args = parser.parse_args()
-    entries = build(args.target, args.videos)
+    entries = build(args.target, args.footage)
     if args.manifest:
         args.manifest.write_text(json.dumps([asdict(entry) for entry in entries], indent=1))
     for entry in entries:
