@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import shutil
 import statistics
@@ -111,12 +110,11 @@ def text_variants(args, weights: str, archive: Path) -> tuple[dict, dict]:
     import open_clip
     import torch
 
-    from vidsearch.embed import ModelIdentity
     from vidsearch.store import Catalog
     from vidsearch.text_encoder import TOWER_MODEL, OnnxTextEncoder, tower_folder
 
     catalog = Catalog(archive / "catalog.sqlite")
-    identity = ModelIdentity(**json.loads(catalog.get_meta("clip"))["identity"])
+    identity = catalog.stored_model().identity
     catalog.close()
     loads, started = {}, time.perf_counter()
     model = open_clip.create_model("ViT-B-32", pretrained=weights).eval()

@@ -7,7 +7,7 @@ cold `vidsearch query` process on the same archive.
 
 The archive is built once per (N, frames per video) under --work and reused: videos of --frames-per-video frames
 (default 5000; the last one takes the remainder) committed one by one through the real catalog and Parquet shards
-with `Archive._commit` and a `ProcessedVideo`, as tests/test_archive_index.py does, into the flat index, then
+with the ingester's `commit` and a `ProcessedVideo`, as tests/test_archive_index.py does, into the flat index, then
 `archive.save_indexes()` and `archive.build_index()`, which picks the index for the size (trained IVF-PQ past
 100 000 vectors; flat at or below) and measures its recall@10 against exact search. CLIP is ViT-B-32 with the
 benchmarks' random weights (torch.manual_seed(0); --weights names another file): speed does not depend on the
@@ -120,8 +120,7 @@ def build(args) -> None:
     """(child process) commit the synthetic videos, save the flat index, build the index for the size."""
     from vidsearch import Archive
 
-    from vidsearch.pipeline import ProcessedVideo
-    from vidsearch.records import SampledFrame, VideoFile, VideoInfo
+    from vidsearch.records import ProcessedVideo, SampledFrame, VideoFile, VideoInfo
 
     folder = archive_folder(args)
     archive = Archive.open(folder, clip_model="ViT-B-32", clip_pretrained=str(args.weights), device="cpu")
@@ -131,7 +130,7 @@ def build(args) -> None:
     indexes = archive.indexes()
     started, committed, skipped = time.perf_counter(), 0, 0
     for number in range(videos):
-        path = folder / "footage" / f"camera-{number:05d}.mp4"  # never read: _commit takes the result as given
+        path = folder / "footage" / f"camera-{number:05d}.mp4"  # never read: commit takes the result as given
         known = archive.catalog.video(path)
         if known is not None and known.status == "indexed":  # committed by an earlier, interrupted build
             skipped += 1
@@ -139,11 +138,11 @@ def build(args) -> None:
         frames = min(args.frames_per_video, args.n - number * args.frames_per_video)
         info = VideoInfo(duration=float(frames), fps=1.0, width=1280, height=720, frame_count=frames, timeline="pts")
         result = ProcessedVideo(
-            info=info, reader="pyav", frames=[SampledFrame(i, float(i)) for i in range(frames)], frames_skipped=0,
-            persons=[], objects=[], frame_vectors=synthetic.video(number, frames),
+            info=info, reader="pyav", sample_fps=1.0, frames=[SampledFrame(i, float(i)) for i in range(frames)],
+            frames_skipped=0, persons=[], objects=[], appearances=[], frame_vectors=synthetic.video(number, frames),
             person_vectors=np.zeros((0, dim), np.float32),
         )
-        archive._commit(VideoFile(path=path, size=1, mtime_ns=1), f"synthetic-{number}", 1.0, result, indexes)
+        archive.services.ingester.commit(VideoFile(path=path, size=1, mtime_ns=1), f"synthetic-{number}", result)
         committed += 1
         if committed % 10 == 0 or number == videos - 1:
             elapsed = time.perf_counter() - started

@@ -88,7 +88,7 @@ def calibrate(archive: Archive, manifests: list[Path]) -> dict:
             noise_scores.extend(h.score for h in hits if not is_relevant(h, query, manifest.tolerance_s))
     relevant, noise = np.array(relevant_scores), np.array(noise_scores)
     threshold = float(np.percentile(relevant, 5)) if len(relevant) else None
-    identity = json.loads(archive.catalog.get_meta("clip"))
+    model = archive.catalog.stored_model()
     return {
         "queries with a relevant hit in the top 10": len(relevant),
         "relevant first hit score p5/p50": _percentiles(relevant),
@@ -97,7 +97,7 @@ def calibrate(archive: Archive, manifests: list[Path]) -> dict:
             f"{float(np.mean(noise >= threshold)):.3f}" if threshold is not None and len(noise) else "-"
         ),
         "min_score entry for configs/default.json": (
-            json.dumps({f"{identity['model']}/{identity['pretrained']}": round(threshold, 4)})
+            json.dumps({model.key: round(threshold, 4)})
             if threshold is not None else "-"
         ),
     }
