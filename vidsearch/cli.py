@@ -66,8 +66,8 @@ class Context:
 @click.option("--yolo-weights", envvar="VIDSEARCH_YOLO_WEIGHTS",
               help="Ultralytics YOLO weights: a name (downloaded on first use) or a local file. Default yolo11n.pt. "
                    "Env: VIDSEARCH_YOLO_WEIGHTS.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-              envvar="VIDSEARCH_DEVICE", help="Where models run; auto picks the GPU when there is one.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True,
+              envvar="VIDSEARCH_DEVICE", help="Where models run; auto: CUDA, else Apple MPS, else the CPU.")
 @click.option("-v", "--verbose", is_flag=True, help="Log what vidsearch does.")
 @click.pass_context
 def cli(ctx, index_dir, clip_model, clip_pretrained, yolo_weights, device, verbose):

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import ConfigError
+
+log = logging.getLogger("vidsearch")
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,12 +168,61 @@ def cache_dir() -> Path:
     return Path(os.environ.get("VIDSEARCH_CACHE") or Path.home() / ".cache" / "vidsearch")
 
 
-def resolve_device(device: str) -> str:
-    """'auto' means the GPU when there is one."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise ConfigError(f"device must be auto, cpu or cuda, not {device!r}")
-    if device != "auto":
-        return device
-    import torch
+DEVICES = ("auto", "cpu", "cuda", "mps")
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+
+class DeviceProbes(Protocol):
+    """Which accelerators the installed PyTorch can use."""
+
+    def cuda(self) -> bool: ...
+
+    def mps(self) -> bool: ...
+
+
+class TorchProbes:
+    """The installed PyTorch's own answers (importing torch on first use)."""
+
+    def cuda(self) -> bool:
+        import torch
+
+        return torch.cuda.is_available()
+
+    def mps(self) -> bool:
+        # Apple's Metal backend: PyTorch builds for Apple Silicon have it, and it needs macOS 12.3 or later
+        import torch
+
+        backend = getattr(torch.backends, "mps", None)
+        return bool(backend is not None and backend.is_available())
+
+
+def choose_device(device: str, probes: DeviceProbes | None = None) -> tuple[str, str]:
+    """The device to run the models on ("cuda", "mps" or "cpu") for a --device setting, and why, in words.
+
+    "auto" takes CUDA, then Apple's MPS where PyTorch has it, then the CPU. A named accelerator that PyTorch
+    cannot use is a ConfigError rather than a failure at the first model call. "cpu" asks PyTorch nothing.
+    """
+    if device not in DEVICES:
+        raise ConfigError(f"device must be one of {', '.join(DEVICES)}, not {device!r}")
+    if device == "cpu":
+        return "cpu", "asked for"
+    probes = probes or TorchProbes()
+    if device == "cuda":
+        if not probes.cuda():
+            raise ConfigError("device cuda: PyTorch finds no CUDA GPU here (use --device auto or cpu)")
+        return "cuda", "asked for"
+    if device == "mps":
+        if not probes.mps():
+            raise ConfigError("device mps: PyTorch has no Apple MPS backend here (use --device auto or cpu)")
+        return "mps", "asked for"
+    if probes.cuda():
+        return "cuda", "auto: a CUDA GPU"
+    if probes.mps():
+        return "mps", "auto: no CUDA GPU; Apple MPS (untested)"
+    return "cpu", "auto: no CUDA GPU, no Apple MPS"
+
+
+def resolve_device(device: str, probes: DeviceProbes | None = None) -> str:
+    """choose_device's device; the choice and its reason are logged (shown with -v)."""
+    chosen, reason = choose_device(device, probes)
+    log.info("device: %s (%s)", chosen, reason)
+    return chosen

@@ -2,7 +2,8 @@
 
 open_video is the entry point. PyAV is the default reader: on the shared footage it picks the same frames with
 the same pixels as decord, 1.3x faster overall (scripts/bench_decode.py), and it reads what decord cannot
-(Theora, broken timestamps, truncated files); it alone can decode keyframes only. decord stays available.
+(Theora, broken timestamps, truncated files); it alone can decode keyframes only. decord stays available as
+the `decord` extra, where it has wheels (x86-64 Linux and Windows); without it "auto" is PyAV.
 DecodeWorker runs open_video in a child process that is killed when a file hangs it (what ingest uses).
 Importing this package loads neither library.
 """
@@ -16,13 +17,13 @@ from typing import Literal, Protocol
 
 from ..errors import ConfigError, DecodeError
 from ..records import Frame, VideoInfo
-from .decord_reader import DecordDecoder
+from .decord_reader import NOT_INSTALLED, DecordDecoder, decord_installed
 from .pyav_reader import PyAVDecoder
 from .worker import DecodeWorker, Decoded
 
 __all__ = [
     "DecodeWorker", "Decoded", "Decoder", "DecordDecoder", "PyAVDecoder", "Reader", "Sampling", "check_options",
-    "open_video",
+    "decord_installed", "open_video",
 ]
 
 log = logging.getLogger("vidsearch")
@@ -48,7 +49,7 @@ class Decoder(Protocol):
 def open_video(path: Path, *, reader: Reader = "pyav", sampling: Sampling = "time") -> Decoder:
     """Open `path` to sample its frames; `decoder.reader` says which library decodes it.
 
-    reader="auto" takes decord, and PyAV where decord cannot read the file (see AutoDecoder).
+    reader="auto" takes decord, and PyAV where decord cannot read the file (see AutoDecoder) or is not installed.
     sampling="keyframes" decodes keyframes only, at most one per 1/fps; only PyAV can.
     Raises DecodeError for a file that cannot be read, ConfigError for an unknown reader or sampling.
     """
@@ -59,6 +60,8 @@ def open_video(path: Path, *, reader: Reader = "pyav", sampling: Sampling = "tim
         return PyAVDecoder(path)
     if reader == "decord":
         return DecordDecoder(path)
+    if not decord_installed():
+        return PyAVDecoder(path)
     return AutoDecoder(path)
 
 
@@ -70,6 +73,8 @@ def check_options(reader: str, sampling: str) -> None:
         raise ConfigError(f"reader must be 'auto', 'decord' or 'pyav', got {reader!r}")
     if sampling == "keyframes" and reader == "decord":
         raise ConfigError("keyframe sampling needs the pyav reader")
+    if reader == "decord" and not decord_installed():
+        raise ConfigError(NOT_INSTALLED)
 
 
 class AutoDecoder:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DecodeError
+from ..errors import ConfigError, DecodeError
 from ..records import Frame, VideoInfo
 from .common import NOT_VIDEO, check_readable, check_sampling, pick_nearest, short_reason
 
@@ -25,6 +25,20 @@ _KNOWN_CAUSES = (
     # decord's decoder thread stops when ffmpeg rejects a packet; the main thread only sees that check
     ("threaded_decoder", "decoder failed on a packet"),
 )
+
+
+# decord publishes wheels for x86-64 Linux and Windows only, so it is an extra, not part of the base install
+NOT_INSTALLED = (
+    "the decord reader is not installed: pip install 'vidsearch[decord]' (x86-64 Linux and Windows only), "
+    "or use the pyav reader (the default)"
+)
+
+
+def decord_installed() -> bool:
+    """Whether decord can be imported, found without importing it."""
+    from importlib.util import find_spec
+
+    return find_spec("decord") is not None
 
 
 class DecordDecoder:
@@ -137,7 +151,10 @@ class DecordDecoder:
 
 
 def _quiet_decord():
-    import decord
+    try:
+        import decord
+    except ImportError:
+        raise ConfigError(NOT_INSTALLED) from None
 
     # ffmpeg prints a line per damaged packet; the DecodeError already says what failed
     decord.logging.set_level(decord.logging.QUIET)

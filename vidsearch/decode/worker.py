@@ -96,7 +96,10 @@ class DecodeWorker:
     ready by the time the models are loaded.
     """
 
-    def __init__(self, reader: str, sampling: str, timeout_s: float, cap_s_per_video_s: float):
+    def __init__(
+        self, reader: str, sampling: str, timeout_s: float, cap_s_per_video_s: float, in_process: bool | None = None
+    ):
+        """`in_process`: decode in this process, without time limits; by default on Windows only."""
         from . import check_options
 
         check_options(reader, sampling)
@@ -104,10 +107,14 @@ class DecodeWorker:
         self.sampling = sampling
         self.timeout_s = timeout_s
         self.cap_s_per_video_s = cap_s_per_video_s
+        self.in_process = sys.platform == "win32" if in_process is None else in_process
         self._process: subprocess.Popen | None = None
         self._connection: Connection | None = None
         self._ready = False
-        self._launch()
+        if self.in_process:
+            log.info("decoding in this process: no decode time limit on this platform")
+        else:
+            self._launch()
 
     def decode(self, path: Path, fps: float, stop: threading.Event) -> Iterator[Frame | Decoded]:
         """Sampled frames in time order, then Decoded; raises DecodeError for a file that cannot be decoded,
@@ -116,6 +123,9 @@ class DecodeWorker:
         Only the time spent waiting for the child counts against the limits, not the time the caller
         holds on to a frame.
         """
+        if self.in_process:
+            yield from _decode_here(path, fps, self.reader, self.sampling, stop)
+            return
         connection = self._started()
         connection.send(_Request(path, fps, self.reader, self.sampling))
         cap, spent, finished = None, 0.0, False
@@ -284,8 +294,30 @@ def _decode(connection: Connection, request: _Request) -> None:
     except (BrokenPipeError, ConnectionResetError):
         raise
     except Exception as error:  # noqa: BLE001 - reported as this file's failure; the parent logs the traceback
-        summary = short_reason(f"{type(error).__name__}: {error}", known_causes=())
-        connection.send(_Broke(summary, traceback.format_exc()))
+        connection.send(_Broke(_summary(error), traceback.format_exc()))
+
+
+def _summary(error: Exception) -> str:
+    return short_reason(f"{type(error).__name__}: {error}", known_causes=())
+
+
+def _decode_here(path: Path, fps: float, reader: str, sampling: str, stop: threading.Event) -> Iterator[Frame | Decoded]:
+    """What the child sends for one file, decoded in this process instead."""
+    from . import open_video
+
+    try:
+        with open_video(path, reader=reader, sampling=sampling) as decoder:
+            for [frame] in decoder.frames(fps, batch_size=1):
+                if stop.is_set():
+                    return
+                yield frame
+            decoded = Decoded(decoder.info, decoder.reader)
+    except DecodeError:
+        raise
+    except Exception as error:  # noqa: BLE001 - as in the child: this file's failure, not the ingest's
+        log.debug("%s: the decoder raised\n%s", path, traceback.format_exc())
+        raise DecodeError(path, f"decoder failed: {_summary(error)}") from None
+    yield decoded
 
 
 def _exit_with(parent: int) -> None:
