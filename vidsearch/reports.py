@@ -52,13 +52,14 @@ class ArchiveStats:
     failed: list[tuple[Path, str]]
     model: dict | None
     index: dict
+    device: dict  # the --device setting, the device it picks and why
 
     def to_json(self) -> dict:
         return {
             "archive": str(self.folder), "videos": self.videos, "frames": self.frames, "persons": self.persons,
             "appearances": self.appearances, "video_seconds": round(self.video_seconds, 3),
             "failed": [{"path": str(p), "reason": r} for p, r in self.failed],
-            "model": self.model, "index": self.index,
+            "model": self.model, "index": self.index, "device": self.device,
         }
 
 

@@ -84,6 +84,7 @@ def print_stats(result: dict) -> None:
     click.echo(f"persons   {result['persons']}")
     model = result["model"]
     click.echo(f"model     {model['identity']['model']} ({model['identity']['weights']})" if model else "model     -")
+    click.echo(f"device    {result['device']['device']} ({result['device']['reason']})")
     for kind, index in result["index"].items():
         click.echo(f"index     {kind}: {index['vectors']} vectors, {index['bytes'] / 2**20:.1f} MiB ({index['factory']})")
     click.echo(f"failed    {len(result['failed'])}")

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
-from ..config import Settings
+from ..config import Settings, choose_device
+from ..errors import ConfigError
 from ..records import Hit
 from ..reports import ArchiveStats, EvalOutcome
 from ..store import Catalog
@@ -18,6 +19,7 @@ from .searcher import SearchKind, Searcher
 
 class Inventory:
     def __init__(self, settings: Settings, catalog: Catalog, models: Models, indexes: Indexes, searcher: Searcher):
+        self.settings = settings
         self.folder = settings.archive
         self.catalog = catalog
         self.models = models
@@ -31,8 +33,16 @@ class Inventory:
             folder=self.folder, videos=counts["videos"], frames=counts["frames"], persons=counts["persons"],
             appearances=counts["appearances"], video_seconds=counts["video_seconds"],
             failed=[(v.path, v.error or "") for v in self.catalog.videos(status="failed")],
-            model=stored.to_json() if stored else None, index=self.indexes.files(),
+            model=stored.to_json() if stored else None, index=self.indexes.files(), device=self._device(),
         )
+
+    def _device(self) -> dict:
+        """Where the models would run with these settings, and why."""
+        try:
+            device, reason = choose_device(self.settings.device)
+        except ConfigError as error:
+            device, reason = "unavailable", str(error)
+        return {"setting": self.settings.device, "device": device, "reason": reason}
 
     def evaluate(self, manifests: Sequence[Path], root: Path, k: int = 10) -> list[EvalOutcome]:
         from ..evaluate import evaluate, load_manifest

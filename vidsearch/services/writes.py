@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
-import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from ..errors import ArchiveError
+from ..locking import LockBusy, exclusive
 
 
 class WriteGuard:
@@ -25,16 +24,11 @@ class WriteGuard:
         A query that repaired the index saves it under this lock too, for a moment: an ingest waits `wait_s`
         for that rather than fail beside it.
         """
-        with open(self.folder / "ingest.lock", "a+") as lock:
-            deadline = time.monotonic() + wait_s
-            while True:
-                try:
-                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise ArchiveError(f"archive {self.folder} is busy: another ingest is writing to it") from None
-                    time.sleep(0.05)
+        with ExitStack() as held:
+            try:
+                held.enter_context(exclusive(self.folder / "ingest.lock", wait_s))
+            except LockBusy:
+                raise ArchiveError(f"archive {self.folder} is busy: another ingest is writing to it") from None
             yield
 
     @contextmanager
