@@ -16,6 +16,7 @@ from vidsearch.progress import printable
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 NOT_VIDEO = "not a video file or unsupported container"
+UNFINISHED = "an unfinished or truncated recording with no index (moov box)"
 INDEXED = None
 # what ingest must do with each corpus entry: index it, or report it with this reason
 EXPECTED = {
@@ -29,8 +30,8 @@ EXPECTED = {
     "jpeg": "a still image (jpeg), not a video",
     "audio-only": "no video stream",
     # camera MP4s keep their index (moov) at the end: any cut loses it
-    "truncated-mp4-1KiB": NOT_VIDEO, "truncated-mp4-10pct": NOT_VIDEO, "truncated-mp4-50pct": NOT_VIDEO,
-    "truncated-mp4-90pct": NOT_VIDEO,
+    "truncated-mp4-1KiB": UNFINISHED, "truncated-mp4-10pct": UNFINISHED, "truncated-mp4-50pct": UNFINISHED,
+    "truncated-mp4-90pct": UNFINISHED,
     # AVI, MKV and MP4 with the index first keep the frames before the cut
     "truncated-avi-1KiB": NOT_VIDEO, "truncated-avi-10pct": INDEXED, "truncated-avi-50pct": INDEXED,
     "truncated-avi-90pct": INDEXED,

@@ -26,6 +26,15 @@ class VideoIndexed:
 
 
 @dataclass(frozen=True, slots=True)
+class VideoCutShort:
+    """A video indexed only up to where its file ends, before the end its header declares (sent before VideoIndexed)."""
+
+    path: Path
+    indexed_seconds: float
+    declared_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class VideoSkipped:
     path: Path
     reason: str
@@ -37,4 +46,4 @@ class VideoFailed:
     reason: str
 
 
-IngestEvent = IngestPlanned | FramesDone | VideoIndexed | VideoSkipped | VideoFailed
+IngestEvent = IngestPlanned | FramesDone | VideoCutShort | VideoIndexed | VideoSkipped | VideoFailed

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .config import CropConfig
+from .decode.display import Display
 from .errors import DecodeError
 from .records import Item
 
@@ -104,6 +105,7 @@ class _ClipWriter:
         self.source_audio = source.streams.audio[0] if source.streams.audio else None
         self.crf, self.preset = crf, preset
         self.video = self.audio = self.fifo = self.resampler = None
+        self.display = None  # how the source is shown, known with its first picture
         self.frames, self.audio_samples = 0, 0
         self.first_t = self.end_t = self.last_t = math.nan
         self.sound_end = math.inf  # sound stops at the clip's requested end
@@ -143,12 +145,19 @@ class _ClipWriter:
         if self.video is None:
             rate = Fraction(self.source_video.average_rate or 25).limit_denominator(100000)
             self.video = self.output.add_stream("libx264", rate=rate)
+            # the clip shows what the indexed frames show, upright in square pixels, so the hit's box fits it
+            self.display = Display.of(self.source_video, frame)
+            width, height = self.display.size(frame.width, frame.height)
             # 4:2:0 needs even sides
-            self.video.width, self.video.height = frame.width // 2 * 2, frame.height // 2 * 2
+            self.video.width, self.video.height = width // 2 * 2, height // 2 * 2
             self.video.pix_fmt = "yuv420p"
             self.video.time_base = self.video.codec_context.time_base = _CLIP_TIME_BASE
             self.video.options = {"crf": str(self.crf), "preset": self.preset}
             self.first_t = t
+        if not self.display.is_identity:
+            import av
+
+            frame = av.VideoFrame.from_ndarray(self.display.show(frame.to_ndarray(format="rgb24")), format="rgb24")
         picture = frame.reformat(width=self.video.width, height=self.video.height, format="yuv420p")
         picture.pts = round((t - self.first_t) / _CLIP_TIME_BASE)
         picture.time_base = _CLIP_TIME_BASE

@@ -6,7 +6,7 @@ import json
 import sys
 from dataclasses import asdict
 
-from .events import FramesDone, IngestEvent, IngestPlanned, VideoFailed, VideoIndexed, VideoSkipped
+from .events import FramesDone, IngestEvent, IngestPlanned, VideoCutShort, VideoFailed, VideoIndexed, VideoSkipped
 
 
 class IngestProgress:
@@ -37,6 +37,9 @@ class IngestProgress:
         elif isinstance(event, VideoFailed):
             self._line(f"vidsearch: skipped {printable(str(event.path))}: {printable(event.reason)}")
             self._advance()
+        elif isinstance(event, VideoCutShort):
+            said = cut_short(event.indexed_seconds, event.declared_seconds)
+            self._line(f"vidsearch: {printable(str(event.path))}: {said}")
         elif isinstance(event, (VideoIndexed, VideoSkipped)):
             self._advance()
 
@@ -56,8 +59,20 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
+def cut_short(indexed_seconds: float, declared_seconds: float) -> str:
+    """How far a video cut short was indexed: "indexed up to 0:02 of 0:30: the file is cut short"."""
+    return f"indexed up to {clock(indexed_seconds)} of {clock(declared_seconds)}: the file is cut short"
+
+
+def clock(seconds: float) -> str:
+    """Whole seconds as a player shows them: 0:02, 12:05, 1:06:40."""
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 _EVENT_NAMES = {
-    IngestPlanned: "planned", FramesDone: "frames", VideoIndexed: "indexed",
+    IngestPlanned: "planned", FramesDone: "frames", VideoCutShort: "cut_short", VideoIndexed: "indexed",
     VideoSkipped: "unchanged", VideoFailed: "failed",
 }
 

@@ -31,6 +31,26 @@ class VideoInfo:
     height: int
     frame_count: int
     timeline: Literal["pts", "frame-index"]  # where timestamps come from
+    # seconds the file's header says the stream lasts; more than `duration` when the file is cut short
+    declared_duration: float | None = None
+
+    @property
+    def cut_short(self) -> bool:
+        return is_cut_short(self.duration, self.declared_duration)
+
+
+# a file whose frames end this much before its header says they do is cut short; less is the usual disagreement
+# of headers with timelines (5 s of 180 in cctv_night_ir_hevc.mp4, 0.2 s of 23 in rknn_dance-street.mp4)
+_CUT_SHORT_S = 1.0
+_CUT_SHORT_SHARE = 0.05
+
+
+def is_cut_short(duration: float | None, declared_duration: float | None) -> bool:
+    """Whether the frames (`duration` seconds) end well before the `declared_duration` of the file's header."""
+    if duration is None or declared_duration is None:
+        return False
+    missing = declared_duration - duration
+    return missing > _CUT_SHORT_S and missing > _CUT_SHORT_SHARE * declared_duration
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -275,6 +295,12 @@ class CatalogVideo:
     status: str  # "indexed" or "failed"
     error: str | None
     frames_skipped: int
+    duration: float | None = None  # seconds of frames indexed
+    declared_duration: float | None = None  # seconds the file's header says it lasts (None before revision 0004)
+
+    @property
+    def cut_short(self) -> bool:
+        return is_cut_short(self.duration, self.declared_duration)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ class IngestReport:
     indexed: int = 0
     unchanged: int = 0
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    partial: list[PartialVideo] = field(default_factory=list)  # indexed up to where their files are cut short
     frames: int = 0  # kept frames, each with a vector
     frames_skipped: int = 0  # sampled frames that duplicated a kept one
     persons: int = 0  # person detections
@@ -22,8 +23,10 @@ class IngestReport:
     wall_seconds: float = 0.0
     seconds: StageSeconds = field(default_factory=StageSeconds)
 
-    def add(self, result: ProcessedVideo) -> None:
+    def add(self, path: Path, result: ProcessedVideo) -> None:
         self.indexed += 1
+        if result.info.cut_short:
+            self.partial.append(PartialVideo(path, result.info.duration, result.info.declared_duration))
         self.frames += len(result.frames)
         self.frames_skipped += result.frames_skipped
         self.persons += len(result.persons)
@@ -38,6 +41,22 @@ class IngestReport:
             "video_seconds": round(self.video_seconds, 3), "wall_seconds": round(self.wall_seconds, 3),
             "stage_seconds": {k: round(v, 3) for k, v in asdict(self.seconds).items()},
             "failed": [{"path": str(p), "reason": r} for p, r in self.failed],
+            "partial": [video.to_json() for video in self.partial],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PartialVideo:
+    """A video indexed up to where its file is cut short."""
+
+    path: Path
+    indexed_seconds: float
+    declared_seconds: float  # what the file's header says
+
+    def to_json(self) -> dict:
+        return {
+            "path": str(self.path), "indexed_seconds": round(self.indexed_seconds, 3),
+            "declared_seconds": round(self.declared_seconds, 3),
         }
 
 
@@ -50,6 +69,7 @@ class ArchiveStats:
     appearances: int
     video_seconds: float
     failed: list[tuple[Path, str]]
+    partial: list[PartialVideo]
     model: dict | None
     index: dict
     device: dict  # the --device setting, the device it picks and why
@@ -59,6 +79,7 @@ class ArchiveStats:
             "archive": str(self.folder), "videos": self.videos, "frames": self.frames, "persons": self.persons,
             "appearances": self.appearances, "video_seconds": round(self.video_seconds, 3),
             "failed": [{"path": str(p), "reason": r} for p, r in self.failed],
+            "partial": [video.to_json() for video in self.partial],
             "model": self.model, "index": self.index, "device": self.device,
         }
 

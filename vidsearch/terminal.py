@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from .progress import printable
+from .progress import cut_short, printable
 
 
 def format_time(seconds: float) -> str:
@@ -87,6 +87,10 @@ def print_stats(result: dict) -> None:
     click.echo(f"device    {result['device']['device']} ({result['device']['reason']})")
     for kind, index in result["index"].items():
         click.echo(f"index     {kind}: {index['vectors']} vectors, {index['bytes'] / 2**20:.1f} MiB ({index['factory']})")
+    click.echo(f"partial   {len(result['partial'])}")
+    for video in result["partial"]:
+        said = cut_short(video["indexed_seconds"], video["declared_seconds"])
+        click.echo(f"  {printable(video['path'])}: {said}")
     click.echo(f"failed    {len(result['failed'])}")
     for failure in result["failed"]:
         click.echo(f"  {printable(failure['path'])}: {printable(failure['reason'])}")

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .config import CropConfig
+from .decode.display import Display
 from .errors import DecodeError
 from .records import Box, Detection, Frame
 
@@ -157,25 +158,31 @@ def _timed(streams: list[Any], line: Timeline, packets: Iterator[Any]) -> Iterat
 
 
 def grab_frame(path: Path, t: float) -> np.ndarray:
-    """The frame shown at `t` seconds (a hit's time), H x W x 3 RGB."""
+    """The frame shown at `t` seconds (a hit's time), H x W x 3 RGB, turned and stretched as the ingest reader
+    gives it, so that the hit's boxes fit it."""
     import av
 
     if not path.is_file():
         raise DecodeError(path, "the source file is gone")
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
-            container.streams.video[0].thread_type = "AUTO"
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
             previous = None
             for _, frame_t, frame in decoded_from(container, t):
                 if frame_t >= t - 1e-6:
                     nearer = previous is not None and t - previous[0] < frame_t - t
-                    return (previous[1] if nearer else frame).to_ndarray(format="rgb24")
+                    return _shown(stream, previous[1] if nearer else frame)
                 previous = (frame_t, frame)
             if previous is None:
                 raise DecodeError(path, f"no frame decodes at {t:.3f} s")
-            return previous[1].to_ndarray(format="rgb24")
+            return _shown(stream, previous[1])
     except av.error.FFmpegError as error:
         raise DecodeError(path, error.strerror or str(error)) from None
+
+
+def _shown(stream: Any, frame: Any) -> np.ndarray:
+    return Display.of(stream, frame).show(frame.to_ndarray(format="rgb24"))
 
 
 def crop_pixels(image: np.ndarray, box: Box, config: CropConfig) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import struct
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -13,6 +14,7 @@ from ..errors import DecodeError
 T = TypeVar("T")
 
 NOT_VIDEO = "not a video file or unsupported container"
+UNFINISHED_RECORDING = "an unfinished or truncated recording with no index (moov box)"
 _CPP_PREFIX = re.compile(r"^\[[\d:]+\]\s+\S+:\d+:\s*")
 _MAX_REASON = 160
 # frames this close to equally near a target count as a tie: decord's float32 stamps break the exact ties of
@@ -70,6 +72,41 @@ def check_readable(path: Path) -> None:
         raise DecodeError(path, (error.strerror or type(error).__name__).lower()) from error
     if empty:
         raise DecodeError(path, "empty file")
+
+
+def refusal_reason(path: Path, message: str, known_causes: tuple[tuple[str, str], ...]) -> str:
+    """short_reason, except that an MP4 or MOV with media data but no index is named for what it is."""
+    reason = short_reason(message, known_causes)
+    return UNFINISHED_RECORDING if reason == NOT_VIDEO and _lacks_its_index(path) else reason
+
+
+def _lacks_its_index(path: Path) -> bool:
+    """Whether the file's top-level ISO-BMFF boxes hold media data (mdat) but no index (moov).
+
+    Cameras write the index last; a recording cut off by a crash or a full card has none, and FFmpeg
+    calls such a file invalid data like any other.
+    """
+    kinds = set()
+    try:
+        with open(path, "rb") as file:
+            end, offset = file.seek(0, 2), 0
+            while offset + 8 <= end:
+                file.seek(offset)
+                header = file.read(16)
+                size, kind = struct.unpack(">I4s", header[:8])
+                if not all(32 <= byte < 127 for byte in kind):
+                    break  # not a box: not ISO-BMFF from here on
+                if size == 1 and len(header) == 16:
+                    size = struct.unpack(">Q", header[8:])[0]  # a box over 4 GiB
+                elif size == 0:
+                    size = end - offset  # the last box, to the end of the file
+                if size < 8:
+                    break
+                kinds.add(kind)
+                offset += size
+    except OSError:
+        return False
+    return b"mdat" in kinds and b"moov" not in kinds
 
 
 def short_reason(message: str, known_causes: tuple[tuple[str, str], ...]) -> str:

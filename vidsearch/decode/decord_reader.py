@@ -13,7 +13,9 @@ import numpy as np
 
 from ..errors import ConfigError, DecodeError
 from ..records import Frame, VideoInfo
-from .common import NOT_VIDEO, check_readable, check_sampling, pick_nearest, short_reason
+from .common import NOT_VIDEO, check_readable, check_sampling, pick_nearest, refusal_reason
+from .display import Display
+from .pyav_reader import StreamFacts, stream_facts
 
 # decord's errors read "[12:00:00] /github/workspace/src/video/video_reader.cc:151: Check failed: ..."
 _KNOWN_CAUSES = (
@@ -58,8 +60,9 @@ class DecordDecoder:
             except IndexError:
                 # with no packets indexed, decord counts the frames the header promises but has no pts
                 raise DecodeError(path, "no video frames") from None
+            self._facts = _facts_or_as_coded(path)
             # decoding one frame here turns a stream that cannot decode at all into an error at open
-            height, width, _ = self._reader[0].shape
+            height, width, _ = self._shown(self._reader[0].asnumpy()).shape
         avg_fps = float(self._reader.get_avg_fps())
         if _usable_timeline(stamps):
             self._times = stamps[:, 0]
@@ -76,6 +79,7 @@ class DecordDecoder:
             height=int(height),
             frame_count=frame_count,
             timeline=timeline,
+            declared_duration=self._facts.declared_duration,
         )
 
     def sample_indices(self, fps: float) -> list[int]:
@@ -95,7 +99,9 @@ class DecordDecoder:
         for chunk in chunks:
             with self._errors_as_decode_error(chunk):
                 images = next(decoded)
-            yield [Frame(index, float(self._times[index]), image) for index, image in zip(chunk, images)]
+            yield [
+                Frame(index, float(self._times[index]), self._shown(image)) for index, image in zip(chunk, images)
+            ]
 
     def close(self) -> None:
         # decord has no close: its ffmpeg context is freed when the reader is collected
@@ -106,6 +112,14 @@ class DecordDecoder:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def _shown(self, image: np.ndarray) -> np.ndarray:
+        """decord's picture as a player shows it: decord turns pictures by the display matrix's angle but
+        neither mirrors nor stretches them, so its turn is undone and the whole display applied."""
+        display = self._facts.display
+        if display.is_identity and not self._facts.matrix_rotation:
+            return image
+        return display.show(np.rot90(image, -round(self._facts.matrix_rotation / 90)))
 
     def _decode_forward(self, chunks: list[list[int]]) -> Iterator[list[np.ndarray]]:
         """Decode each chunk's frames, moving only forward from the start of the stream.
@@ -144,10 +158,20 @@ class DecordDecoder:
         try:
             yield
         except (RuntimeError, AssertionError, decord.DECORDError) as error:
-            reason = short_reason(str(error), _KNOWN_CAUSES)
+            reason = refusal_reason(self.path, str(error), _KNOWN_CAUSES)
             if chunk is not None:
                 reason = f"frames {chunk[0]}-{chunk[-1]} of {self.info.frame_count}: {reason}"
             raise DecodeError(self.path, reason) from error
+
+
+def _facts_or_as_coded(path: Path) -> StreamFacts:
+    import av
+
+    try:
+        return stream_facts(path)
+    except (av.error.FFmpegError, StopIteration):
+        # PyAV cannot read what decord can: the pictures are taken as decord gives them
+        return StreamFacts(Display(), 0, None)
 
 
 def _quiet_decord():

@@ -8,6 +8,7 @@ import math
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from itertools import chain, count
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ import numpy as np
 
 from ..errors import DecodeError
 from ..records import Frame, VideoInfo
-from .common import NOT_VIDEO, batched, check_readable, check_sampling, pick_nearest, short_reason
+from .common import NOT_VIDEO, batched, check_readable, check_sampling, pick_nearest, refusal_reason, short_reason
+from .display import Display, matrix_rotation
 
 log = logging.getLogger("vidsearch")
 
@@ -73,7 +75,7 @@ class PyAVDecoder:
             raise ValueError(f"{self.path}: decoder is closed")
         picked = self._keyframes_only(fps) if self.keyframes else self._nearest_in_time(fps)
         with self._errors_as_decode_error():
-            yield from batched(_in_rgb(picked), batch_size)
+            yield from batched(_in_rgb(picked, self._display), batch_size)
 
     def close(self) -> None:
         # each pass opens and closes its own container; nothing else is held
@@ -141,13 +143,16 @@ class PyAVDecoder:
         # a stream with B-frames whose packets are all in pts order has its pts labelled in decoding order;
         # holding frames to relabel them costs time (25% on cctv_night_ir_hevc.mp4), so only these hold any
         self._mislabelled = not self._reordered and stream.codec_context.has_b_frames
+        self._display = Display.of(stream, first)
+        width, height = self._display.size(first.width, first.height)
         self.info = VideoInfo(
             duration=duration,
             fps=fps,
-            width=first.width,
-            height=first.height,
+            width=width,
+            height=height,
             frame_count=len(stamps),
             timeline=timeline,
+            declared_duration=declared_duration(container, stream),
         )
 
     def _nearest_in_time(self, fps: float) -> Iterator[tuple[float, tuple[int, Any]]]:
@@ -241,13 +246,42 @@ class PyAVDecoder:
             yield
         except (av.error.FFmpegError, OSError) as error:
             message = getattr(error, "strerror", None) or str(error)
-            raise DecodeError(self.path, short_reason(message, _KNOWN_CAUSES)) from error
+            raise DecodeError(self.path, refusal_reason(self.path, message, _KNOWN_CAUSES)) from error
 
 
-def _in_rgb(picked: Iterable[tuple[float, tuple[int, Any]]]) -> Iterator[Frame]:
+def _in_rgb(picked: Iterable[tuple[float, tuple[int, Any]]], display: Display) -> Iterator[Frame]:
     from av.video.reformatter import VideoReformatter
 
     # one converter for the pass: frame.to_ndarray(format="rgb24") builds a new one per frame, 1-2 ms each
     reformatter = VideoReformatter()
     for t, (index, frame) in picked:
-        yield Frame(index, t, np.ascontiguousarray(reformatter.reformat(frame, format="rgb24").to_ndarray()))
+        image = np.ascontiguousarray(reformatter.reformat(frame, format="rgb24").to_ndarray())
+        yield Frame(index, t, display.show(image))
+
+
+def declared_duration(container: Any, stream: Any) -> float | None:
+    """The seconds the file's header or index says the video lasts, however much of the file is left."""
+    import av
+
+    if stream.duration:
+        return float(stream.duration * stream.time_base)
+    return container.duration / av.time_base if container.duration else None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamFacts:
+    """What PyAV reads of a file that decord does not say."""
+
+    display: Display
+    matrix_rotation: int  # degrees counterclockwise: decord turns its frames by this much itself
+    declared_duration: float | None
+
+
+def stream_facts(path: Path) -> StreamFacts:
+    """How the first video stream is shown, and how long its header says it lasts; from its first frame."""
+    import av
+
+    with av.open(str(path), metadata_errors="ignore") as container:
+        stream = container.streams.video[0]
+        first = next(container.decode(stream))
+        return StreamFacts(Display.of(stream, first), matrix_rotation(first), declared_duration(container, stream))

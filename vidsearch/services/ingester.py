@@ -13,7 +13,7 @@ import numpy as np
 
 from ..config import Settings
 from ..errors import ConfigError, DecodeError
-from ..events import FramesDone, IngestEvent, IngestPlanned, VideoFailed, VideoIndexed, VideoSkipped
+from ..events import FramesDone, IngestEvent, IngestPlanned, VideoCutShort, VideoFailed, VideoIndexed, VideoSkipped
 from ..records import Item, Kind, ProcessedVideo, VideoFile
 from ..reports import IngestReport
 from ..runners import Runner
@@ -108,7 +108,9 @@ class Ingester:
                     continue
                 with self.writes.writing(f"indexing {path}"):
                     self.commit(video, fingerprint, result)
-                report.add(result)
+                report.add(path, result)
+                if result.info.cut_short:
+                    on_event(VideoCutShort(path, result.info.duration, result.info.declared_duration))
                 on_event(VideoIndexed(path, len(result.frames), len(result.persons), result.info.duration))
                 if time.monotonic() - last_save > self.settings.index.checkpoint_seconds:
                     self.indexes.save()

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..config import Settings, choose_device
 from ..errors import ConfigError
 from ..records import Hit
-from ..reports import ArchiveStats, EvalOutcome
+from ..reports import ArchiveStats, EvalOutcome, PartialVideo
 from ..store import Catalog
 from .indexes import Indexes
 from .models import Models
@@ -33,6 +33,10 @@ class Inventory:
             folder=self.folder, videos=counts["videos"], frames=counts["frames"], persons=counts["persons"],
             appearances=counts["appearances"], video_seconds=counts["video_seconds"],
             failed=[(v.path, v.error or "") for v in self.catalog.videos(status="failed")],
+            partial=[
+                PartialVideo(v.path, v.duration, v.declared_duration)
+                for v in self.catalog.videos(status="indexed") if v.cut_short
+            ],
             model=stored.to_json() if stored else None, index=self.indexes.files(), device=self._device(),
         )
 

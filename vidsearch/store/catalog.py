@@ -140,6 +140,7 @@ class Catalog:
                     path=str(video.path), size=video.size, mtime_ns=video.mtime_ns, fingerprint=fingerprint,
                     status="indexed", error=None, duration=info.duration, fps=info.fps, width=info.width,
                     height=info.height, frame_count=info.frame_count, timeline=info.timeline,
+                    declared_duration=info.declared_duration,
                     reader=processed.reader, sample_fps=processed.sample_fps,
                     frames_skipped=processed.frames_skipped, indexed_at=time.time(),
                 )
@@ -369,4 +370,5 @@ def _catalog_video(row) -> CatalogVideo:
     return CatalogVideo(
         id=row.id, path=Path(row.path), size=row.size, mtime_ns=row.mtime_ns,
         fingerprint=row.fingerprint, status=row.status, error=row.error, frames_skipped=row.frames_skipped,
+        duration=row.duration, declared_duration=row.declared_duration,
     )

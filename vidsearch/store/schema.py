@@ -36,6 +36,8 @@ class VideoRow(Base):
     height: Mapped[int | None] = mapped_column(Integer)
     frame_count: Mapped[int | None] = mapped_column(Integer)
     timeline: Mapped[str | None] = mapped_column(String)
+    # what the file's header says the video lasts: more than duration when the file is cut short
+    declared_duration: Mapped[float | None] = mapped_column(Float)
     sample_fps: Mapped[float | None] = mapped_column(Float)
     frames_skipped: Mapped[int] = mapped_column(Integer, server_default="0")  # duplicates of a kept frame
     reader: Mapped[str | None] = mapped_column(String)  # the library that decoded it
