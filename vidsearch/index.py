@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .crashpoints import crash_point
 from .errors import ConfigError
 from .rerank import ID_BYTES, RerankStore, RerankWriter, rerank_paths
 
@@ -331,6 +332,7 @@ class VectorIndex:
         if self.store is not None:
             self.store.sync()
         _write_index(self.index, self.path)
+        crash_point("index-saving")
         store = self.store
         _write_saved(
             self.path, self.meta, self.plan, self.size, self.build_seconds,

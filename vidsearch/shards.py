@@ -19,6 +19,18 @@ class ShardVectors:
     vectors: np.ndarray  # float32, n x dim
 
 
+def sync_folder(folder: Path) -> None:
+    """Flush a folder's entries (a file renamed into it) to disk; Windows keeps them in its file system's journal
+    and opens no folder as a file."""
+    if os.name == "nt":
+        return
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 class Shards:
     """A folder of `video-<id>.parquet` files; each is written whole, then renamed into place."""
 
@@ -59,6 +71,7 @@ class Shards:
         with open(partial, "rb") as f:
             os.fsync(f.fileno())
         os.replace(partial, target)
+        sync_folder(self.folder)  # the rename itself is durable only once the folder's entry is on disk
 
     def read(self, video_ids: Iterable[int]) -> ShardVectors:
         import pyarrow.parquet as pq

@@ -34,6 +34,7 @@ class Indexes:
         self.models = models
         self.writes = writes
         self._loaded: dict | None = None
+        self._generation: int | None = None  # the catalog's generation the loaded indexes agree with
 
     def path(self, kind: Kind):
         return self.folder / f"{kind}.faiss"
@@ -45,10 +46,18 @@ class Indexes:
         return IndexMeta(self.settings.index.factory, identity.dim, identity.model, identity.weights)
 
     def load(self) -> dict[Kind, object]:
-        """The indexes, brought into agreement with the catalog on first call."""
+        """The indexes, brought into agreement with the catalog on first call, and again whenever another process
+        (an ingest beside a server) has changed the catalog since: filtered searches read the catalog, so unfiltered
+        ones must see what it holds too."""
+        generation = self.catalog.generation()
+        if self._loaded is not None and generation != self._generation:
+            log.info("the catalog changed since the indexes were loaded: loading them again")
+            self._loaded = None
         if self._loaded is None:
             from ..index import VectorIndex
 
+            # taken before loading: a commit during it makes the next call load again, never miss it
+            self._generation = generation
             meta = self._meta()
             self._loaded = {}
             reconciled = {}
@@ -99,8 +108,14 @@ class Indexes:
         fingerprint = fingerprint or self.catalog.vector_fingerprint(kind)
         self.catalog.set_meta({f"index_synced:{kind}": json.dumps(fingerprint)})
 
+    def caught_up(self) -> None:
+        """The one writer changed the catalog and changes the loaded indexes to match (add, remove): they are not
+        to be loaded again for that."""
+        if self._loaded is not None:
+            self._generation = self.catalog.generation()
+
     def add(self, kind: Kind, ids: np.ndarray, vectors: np.ndarray) -> None:
-        self.load()[kind].add(ids, vectors)
+        self._loaded[kind].add(ids, vectors)
 
     def remove(self, ids: dict[Kind, np.ndarray]) -> None:
         """Drop vectors the catalog forgot; indexes not loaded yet drop them when they load and reconcile."""

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Settings
+from ..crashpoints import crash_point
 from ..errors import ConfigError, DecodeError
 from ..events import FramesDone, IngestEvent, IngestPlanned, VideoCutShort, VideoFailed, VideoIndexed, VideoSkipped
 from ..records import Item, Kind, ProcessedVideo, VideoFile
@@ -150,27 +151,30 @@ class Ingester:
             ]
             vectors = np.concatenate([result.frame_vectors, result.person_vectors])
             self.shards.write(video_id, video.path, items, vectors)
+            crash_point("shard-written")
 
         started = time.perf_counter()
-        video_id, frame_ids, person_ids = self.catalog.replace_video(video, fingerprint, result, write_shard)
+        # video and vector ids are never reused: the new shard never stands where the old one is
+        _, frame_ids, person_ids = self.catalog.replace_video(video, fingerprint, result, write_shard)
+        crash_point("committed")
+        self.indexes.caught_up()
         if old:
-            # SQLite may give the new row the old id (it was the largest); vector ids are never reused
-            self._drop_vectors(old.id, old_ids, keep_shard=old.id == video_id)
+            self._drop_vectors(old.id, old_ids)
         self.indexes.add("frame", frame_ids, result.frame_vectors)
         self.indexes.add("person", person_ids[embedded], result.person_vectors)
         result.seconds.write += time.perf_counter() - started
 
-    def _drop_vectors(self, video_id: int, ids: dict[Kind, np.ndarray], keep_shard: bool = False) -> None:
+    def _drop_vectors(self, video_id: int, ids: dict[Kind, np.ndarray]) -> None:
         """After the catalog forgot a video: its vectors leave the indexes and its shard is deleted."""
         self.indexes.remove(ids)
-        if not keep_shard:
-            self.shards.remove([video_id])
+        self.shards.remove([video_id])
 
     def _fail(self, path: Path, reason: str, report: IngestReport, on_event, video: VideoFile | None = None) -> None:
         old = self.catalog.video(path)
         old_ids = self.catalog.vector_ids_of_video(old.id) if old else {}
         with self.writes.writing(f"recording the failure of {path}"):
             self.catalog.record_failure(video or VideoFile(path=path, size=0, mtime_ns=0), reason)
+        self.indexes.caught_up()
         if old:
             self._drop_vectors(old.id, old_ids)
         report.failed.append((path, reason))
@@ -185,6 +189,7 @@ class Ingester:
             for video in gone:
                 ids = self.catalog.vector_ids_of_video(video.id)
                 self.catalog.remove([video.id])
+                self.indexes.caught_up()
                 self._drop_vectors(video.id, ids)
             self.indexes.save()
         return [v.path for v in gone]

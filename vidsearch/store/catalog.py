@@ -19,6 +19,8 @@ from .schema import (
 )
 
 NEXT_ID = "next_vector_id"
+NEXT_VIDEO_ID = "next_video_id"
+GENERATION = "generation"  # counts the commits that changed which videos (and so which vectors) the catalog holds
 MODEL_KEY = "clip"  # the meta row naming the embedding model of the archive's vectors
 
 
@@ -103,13 +105,19 @@ class Catalog:
         with self.engine.connect() as conn:
             return [_catalog_video(row) for row in conn.execute(query)]
 
+    def generation(self) -> int:
+        """A number that changes with every commit that adds, replaces or removes a video: a reader holding
+        indexes loaded earlier compares it to see that another process wrote."""
+        return int(self.get_meta(GENERATION) or 0)
+
     def record_failure(self, video: VideoFile, reason: str) -> None:
         """Replace whatever the catalog held for this path with a failed entry."""
         with self.engine.begin() as conn:
+            video_id = _new_video_id(conn)
             conn.execute(videos_t.delete().where(videos_t.c.path == str(video.path)))
             conn.execute(
                 videos_t.insert().values(
-                    path=str(video.path), size=video.size, mtime_ns=video.mtime_ns,
+                    id=video_id, path=str(video.path), size=video.size, mtime_ns=video.mtime_ns,
                     status="failed", error=reason, indexed_at=time.time(),
                 )
             )
@@ -121,6 +129,7 @@ class Catalog:
     def remove(self, video_ids: Sequence[int]) -> None:
         with self.engine.begin() as conn:
             conn.execute(videos_t.delete().where(videos_t.c.id.in_(video_ids)))
+            _bump_generation(conn)
 
     def replace_video(
         self, video: VideoFile, fingerprint: str, processed: ProcessedVideo,
@@ -134,17 +143,18 @@ class Catalog:
         """
         info, frames, persons = processed.info, processed.frames, processed.persons
         with self.engine.begin() as conn:
+            video_id = _new_video_id(conn)
             conn.execute(videos_t.delete().where(videos_t.c.path == str(video.path)))
-            video_id = conn.execute(
+            conn.execute(
                 videos_t.insert().values(
-                    path=str(video.path), size=video.size, mtime_ns=video.mtime_ns, fingerprint=fingerprint,
+                    id=video_id, path=str(video.path), size=video.size, mtime_ns=video.mtime_ns, fingerprint=fingerprint,
                     status="indexed", error=None, duration=info.duration, fps=info.fps, width=info.width,
                     height=info.height, frame_count=info.frame_count, timeline=info.timeline,
                     declared_duration=info.declared_duration,
                     reader=processed.reader, sample_fps=processed.sample_fps,
                     frames_skipped=processed.frames_skipped, indexed_at=time.time(),
                 )
-            ).inserted_primary_key[0]
+            )
             first = int(conn.scalar(select(meta_t.c.value).where(meta_t.c.key == NEXT_ID)) or 1)
             frame_ids = np.arange(first, first + len(frames), dtype=np.int64)
             person_ids = np.arange(first + len(frames), first + len(frames) + len(persons), dtype=np.int64)
@@ -189,6 +199,7 @@ class Catalog:
                         for a in processed.appearances
                     ],
                 )
+            _bump_generation(conn)
             before_commit(video_id, frame_ids, person_ids)
         return video_id, frame_ids, person_ids
 
@@ -342,6 +353,21 @@ _IDS_PER_STATEMENT = 50_000
 def _storable(ids: Iterable[int]) -> list[int]:
     """Ids SQLite can hold (64-bit); a larger number, as a request may carry, names nothing."""
     return [int(i) for i in ids if -(2**63) <= int(i) < 2**63]
+
+
+def _new_video_id(conn: Connection) -> int:
+    """A video id never given before, taken before the old row of a replaced video is deleted: SQLite alone would
+    give the new row the deleted one's id when it was the largest, and the new shard would then overwrite the old
+    video's shard before the catalog commits."""
+    counter = int(conn.scalar(select(meta_t.c.value).where(meta_t.c.key == NEXT_VIDEO_ID)) or 1)
+    video_id = max(counter, int(conn.scalar(select(func.coalesce(func.max(videos_t.c.id), 0)))) + 1)
+    _upsert_meta(conn, NEXT_VIDEO_ID, str(video_id + 1))
+    return video_id
+
+
+def _bump_generation(conn: Connection) -> None:
+    current = int(conn.scalar(select(meta_t.c.value).where(meta_t.c.key == GENERATION)) or 0)
+    _upsert_meta(conn, GENERATION, str(current + 1))
 
 
 def _upsert_meta(conn: Connection, key: str, value: str) -> None:
