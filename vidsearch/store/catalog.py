@@ -147,9 +147,9 @@ class Catalog:
             conn.execute(videos_t.delete().where(videos_t.c.path == str(video.path)))
             conn.execute(
                 videos_t.insert().values(
-                    id=video_id, path=str(video.path), size=video.size, mtime_ns=video.mtime_ns, fingerprint=fingerprint,
-                    status="indexed", error=None, duration=info.duration, fps=info.fps, width=info.width,
-                    height=info.height, frame_count=info.frame_count, timeline=info.timeline,
+                    id=video_id, path=str(video.path), size=video.size, mtime_ns=video.mtime_ns,
+                    fingerprint=fingerprint, status="indexed", error=None, duration=info.duration, fps=info.fps,
+                    width=info.width, height=info.height, frame_count=info.frame_count, timeline=info.timeline,
                     declared_duration=info.declared_duration,
                     reader=processed.reader, sample_fps=processed.sample_fps,
                     frames_skipped=processed.frames_skipped, indexed_at=time.time(),
