@@ -100,7 +100,7 @@ class DecodeWorker:
         self, reader: str, sampling: str, timeout_s: float, cap_s_per_video_s: float, in_process: bool | None = None
     ):
         """`in_process`: decode in this process, without time limits; by default on Windows only."""
-        from . import check_options
+        from .readers import check_options
 
         check_options(reader, sampling)
         self.reader = reader
@@ -279,7 +279,7 @@ def serve() -> None:
 
 
 def _decode(connection: Connection, request: _Request) -> None:
-    from . import open_video
+    from .readers import open_video
 
     try:
         with open_video(request.path, reader=request.reader, sampling=request.sampling) as decoder:
@@ -303,7 +303,7 @@ def _summary(error: Exception) -> str:
 
 def _decode_here(path: Path, fps: float, reader: str, sampling: str, stop: threading.Event) -> Iterator[Frame | Decoded]:
     """What the child sends for one file, decoded in this process instead."""
-    from . import open_video
+    from .readers import open_video
 
     try:
         with open_video(path, reader=reader, sampling=sampling) as decoder:
