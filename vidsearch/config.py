@@ -20,7 +20,7 @@ class ClipConfig:
     model: str  # open_clip architecture name, or path to a model-config JSON
     pretrained: str | None  # open_clip pretrained tag, or path to a weights file
     batch_size: int
-    precision: str  # "auto": fp16 on CUDA, bf16 on CPUs with bf16 hardware, else fp32; or "fp32"
+    precision: str  # "auto": fp16 on CUDA, bf16 on CPUs with AMX, else fp32; or "fp32" or "bf16" to force one
 
 
 @dataclass(frozen=True, slots=True)
