@@ -8,7 +8,7 @@ import sys
 
 from click.testing import CliRunner
 
-from conftest import VIDEOS, footage_folder
+from shared_files import VIDEOS, footage_folder
 from vidsearch import Archive
 from vidsearch.cli import cli
 

@@ -11,11 +11,11 @@ import decord
 import numpy as np
 import pytest
 
+from shared_files import VIDEOS
 from vidsearch.decode import DecordDecoder, PyAVDecoder, open_video
 from vidsearch.errors import ConfigError, DecodeError
 from vidsearch.records import Frame
 
-VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "videos"
 READERS = [DecordDecoder, PyAVDecoder]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import VIDEOS, YOLO_WEIGHTS
+from shared_files import VIDEOS, YOLO_WEIGHTS
 from vidsearch.config import default_settings
 from vidsearch.decode import open_video
 from vidsearch.detect import Detector, crop

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given, strategies as st
 
-from conftest import footage_folder
+from shared_files import footage_folder
 from vidsearch import Archive
 from vidsearch.attributes import load_vocabulary
 from vidsearch.cli import cli

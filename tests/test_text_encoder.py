@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import TINY_CLIP_CONFIG, footage_folder
+from shared_files import TINY_CLIP_CONFIG, footage_folder
 from vidsearch import Archive
 from vidsearch.cli import cli
 from vidsearch.config import ClipConfig
