@@ -1,4 +1,8 @@
-"""Fixtures on real parts: the shared footage, the real YOLO11n, and a tiny random-weight CLIP made here."""
+"""Fixtures on real parts: the shared footage, the real YOLO11n, and a tiny random-weight CLIP made here.
+
+Here for tests/integration and tests/e2e alike, so that a run of both (the README's command) makes each session
+fixture once. Each imports its libraries when a test asks for it: tests/unit asks for none and loads no model library.
+"""
 
 from __future__ import annotations
 
