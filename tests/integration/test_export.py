@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from conftest import footage_folder
+from shared_files import footage_folder
 from vidsearch import Archive
 from vidsearch.cli import cli
 from vidsearch.decode import PyAVDecoder

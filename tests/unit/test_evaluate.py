@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from shared_files import EVAL_DEV
 from vidsearch.errors import ManifestError
 from vidsearch.evaluate import (
     Manifest,
@@ -21,7 +22,7 @@ from vidsearch.evaluate import (
 )
 from vidsearch.records import Box, Hit, Item
 
-DEV = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev"
+DEV = EVAL_DEV
 ROOT = Path("/data/videos")
 A = ROOT / "scenes" / "a.mp4"
 B = ROOT / "scenes" / "b.mp4"

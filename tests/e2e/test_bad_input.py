@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from shared_files import REPO
 from vidsearch import Archive
 from vidsearch.progress import printable
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+SCRIPTS = REPO / "scripts"
 NOT_VIDEO = "not a video file or unsupported container"
 UNFINISHED = "an unfinished or truncated recording with no index (moov box)"
 INDEXED = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import footage_folder
+from shared_files import footage_folder
 from vidsearch import Archive
 
 ray = pytest.importorskip("ray")

@@ -1,14 +1,13 @@
-"""The command line: exit codes, JSON contracts, and effects checked through the Python API."""
+"""The command line: exit codes, JSON contracts, and effects checked through the Python API (that importing it
+and its help load no model library is in tests/unit/test_light_imports.py)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 from click.testing import CliRunner
 
-from conftest import VIDEOS, footage_folder
+from shared_files import VIDEOS, footage_folder
 from vidsearch import Archive
 from vidsearch.cli import cli
 
@@ -94,18 +93,6 @@ def test_bad_options_get_one_line_not_a_traceback(tmp_path, options):
     missing = str(tmp_path / "missing.pt")
     result = runner.invoke(cli, [*base[:4], "--clip-pretrained", missing, "query", "x"])
     assert result.exit_code == 1 and f"CLIP weights file not found: {missing}" in result.output
-
-
-def test_import_and_help_load_no_model_library():
-    code = (
-        "import sys, vidsearch, vidsearch.cli\n"
-        "heavy = {'torch', 'ultralytics', 'faiss', 'cv2', 'open_clip', 'decord'} & set(sys.modules)\n"
-        "assert not heavy, heavy\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
-    result = subprocess.run([sys.executable, "-m", "vidsearch", "--help"], capture_output=True, text=True, check=True)
-    for command in ("ingest", "query", "eval", "stats", "prune"):
-        assert command in result.stdout
 
 
 def test_ingest_json_prints_one_event_per_line(tmp_path, options):

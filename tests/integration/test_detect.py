@@ -1,15 +1,15 @@
-"""The real YOLO11n on real footage: persons where people are, none in an empty room; crops with margins."""
+"""The real YOLO11n on real footage: persons where people are, none in an empty room (crops with margins are in
+tests/unit/test_crop.py)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from conftest import VIDEOS, YOLO_WEIGHTS
+from shared_files import VIDEOS, YOLO_WEIGHTS
 from vidsearch.config import default_settings
 from vidsearch.decode import open_video
-from vidsearch.detect import Detector, crop
-from vidsearch.records import Box, Detection, Frame
+from vidsearch.detect import Detector
+from vidsearch.records import Box
 
 
 @pytest.fixture(scope="module")
@@ -44,19 +44,6 @@ def test_no_person_in_the_empty_room_one_in_each_occupied_span(detector):
     assert [len(d) for d in results[len(empty) :]] == [1] * len(occupied)
     # 80.8 s: the hand-made ground-truth box of the dev set (about +-15 px)
     assert results[len(empty) + 3][0].box.iou(Box(364, 32, 492, 376)) > 0.7
-
-
-def test_crop_adds_a_margin_inside_the_frame_and_skips_tiny_boxes():
-    config = default_settings(__import__("pathlib").Path(".")).crop
-    image = np.arange(100 * 200 * 3, dtype=np.uint8).reshape(100, 200, 3)
-    frame = Frame(index=0, t=0.0, image=image)
-    cut = crop(frame, Detection(Box(50, 20, 70, 80), 0.9, "person"), config)
-    assert cut.image.shape == (72, 24, 3)  # 10 % of 60 px and 20 px on each side
-    assert np.array_equal(cut.image, image[14:86, 48:72])
-    edge = crop(frame, Detection(Box(190, 0, 200, 100), 0.9, "person"), config)
-    assert edge is None  # 10 px wide: below the minimum width
-    border = crop(frame, Detection(Box(180, 0, 200, 100), 0.9, "person"), config)
-    assert border.image.shape == (100, 22, 3)  # clipped to the frame
 
 
 def test_the_onnx_runtime_detector_finds_the_same_boxes_as_pytorch(detector):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import VIDEOS, footage_folder
+from shared_files import VIDEOS, footage_folder
 from test_resume import ingest_command, snapshot
 from vidsearch import Archive
 from vidsearch.config import load_settings

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from shared_files import REPO
 from vidsearch.cli import cli
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+README = (REPO / "README.md").read_text()
 
 
 def test_every_command_has_help_with_an_example_and_is_in_the_readme():

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from conftest import footage_folder
+from shared_files import footage_folder
 from vidsearch import Archive
 
 CLIPS = (

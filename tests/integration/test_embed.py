@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from conftest import TINY_CLIP_CONFIG, VIDEOS
+from shared_files import TINY_CLIP_CONFIG, VIDEOS
 from vidsearch.config import ClipConfig
 from vidsearch.decode import open_video
 from vidsearch.embed import ClipEmbedder

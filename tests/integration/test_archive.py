@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from conftest import VIDEOS, footage_folder
+from shared_files import VIDEOS, footage_folder
 from vidsearch import Archive
 from vidsearch.decode import open_video
 from vidsearch.detect import crop

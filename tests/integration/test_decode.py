@@ -1,9 +1,8 @@
-"""Both readers on the shared real footage: sampling by time, keyframes, broken timelines, and bad input."""
+"""Both readers on the shared real footage: sampling by time, keyframes, broken timelines, and bad input (the choice
+of reader and sampling, refused before any file opens, is in tests/unit/test_decode_options.py)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import av
@@ -11,11 +10,11 @@ import decord
 import numpy as np
 import pytest
 
+from shared_files import VIDEOS
 from vidsearch.decode import DecordDecoder, PyAVDecoder, open_video
-from vidsearch.errors import ConfigError, DecodeError
+from vidsearch.errors import DecodeError
 from vidsearch.records import Frame
 
-VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "videos"
 READERS = [DecordDecoder, PyAVDecoder]
 
 
@@ -346,16 +345,6 @@ def test_decord_fails_on_theora_with_a_one_line_decode_error():
     assert_one_line(caught.value, path, "decoder failed on a packet")
 
 
-def test_unknown_choices_are_refused():
-    path = VIDEOS / "unit/intel_asl_thanks.mkv"
-    with pytest.raises(ConfigError):
-        open_video(path, reader="decord", sampling="keyframes")
-    with pytest.raises(ConfigError):
-        open_video(path, reader="opencv")
-    with pytest.raises(ConfigError):
-        open_video(path, sampling="scenes")
-
-
 @pytest.mark.parametrize("reader", READERS)
 def test_closed_decoder_and_bad_arguments_are_refused(reader):
     decoder = reader(VIDEOS / "unit/intel_asl_thanks.mkv")
@@ -366,8 +355,3 @@ def test_closed_decoder_and_bad_arguments_are_refused(reader):
     decoder.close()
     with pytest.raises(ValueError):
         next(decoder.frames(1))
-
-
-def test_import_loads_neither_library():
-    code = "import sys, vidsearch.decode; sys.exit('decord' in sys.modules or 'av' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -1,5 +1,6 @@
 """The web API on a real archive: the `query --json` contract, pictures and video by id, export, and safety
-(bounds, path traversal, the token, the bind address)."""
+(bounds, path traversal, the token; the bind address, checked before any archive opens, is in
+tests/unit/test_serve_binding.py)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,9 @@ import io
 import os
 
 import pytest
-from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from vidsearch.cli import cli
-from vidsearch.errors import ConfigError
-from vidsearch.serve import check_bind
 from vidsearch.serve.app import MAX_UPLOAD_BYTES, STATIC, create_app
 
 ONE_BY_ONE = "scenes/intel_one-by-one-person-detection.mp4"
@@ -159,19 +156,3 @@ def test_with_a_token_every_api_request_needs_it(ingested):
         assert client.get("/api/search", params={"q": "a person"},
                           headers={"Authorization": "Bearer s3cret-token"}).status_code == 200
         assert client.get("/api/thumb/1.jpg").status_code == 401
-
-
-def test_binding_beyond_loopback_needs_a_token(tmp_path, monkeypatch):
-    for host in ("127.0.0.1", "localhost", "::1", "127.0.0.2"):
-        check_bind(host, None)
-    for host in ("0.0.0.0", "192.168.1.5", "::", "example.org"):
-        with pytest.raises(ConfigError, match="give --token"):
-            check_bind(host, None)
-    check_bind("0.0.0.0", "s3cret-token")
-    monkeypatch.delenv("VIDSEARCH_TOKEN", raising=False)
-    result = CliRunner().invoke(cli, ["--index", str(tmp_path / "archive"), "serve", "--host", "0.0.0.0"])
-    assert result.exit_code == 1
-    assert result.output.strip().splitlines() == [
-        "Error: serving on 0.0.0.0 lets other machines search this archive: give --token TOKEN "
-        "(or set VIDSEARCH_TOKEN), or serve on 127.0.0.1"
-    ]

