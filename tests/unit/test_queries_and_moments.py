@@ -12,7 +12,7 @@ from vidsearch.attributes import load_vocabulary
 from vidsearch.errors import ConfigError
 from vidsearch.records import Hit, Item
 from vidsearch.search import best_per_appearance, merge_moments, parse_query
-from vidsearch.store import StoredAppearance
+from vidsearch.records import StoredAppearance
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from vidsearch.embed import weights_sha256
+from vidsearch.identity import weights_sha256
 from vidsearch.text_encoder import TextVectorStore
 
 

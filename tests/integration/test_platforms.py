@@ -3,20 +3,17 @@ in-process decoding Windows uses, and the package's stated Python versions."""
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import logging
 import re
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import VIDEOS
+from shared_files import REPO, VIDEOS, check_platforms
 from vidsearch.config import DEVICES, TorchProbes, choose_device, resolve_device
 from vidsearch.errors import ConfigError, DecodeError
 
@@ -25,18 +22,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-ROOT = Path(__file__).resolve().parents[1]
-PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-
-
-@functools.cache
-def check_platforms():
-    """scripts/check_platforms.py as a module."""
-    spec = importlib.util.spec_from_file_location("check_platforms", ROOT / "scripts" / "check_platforms.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass looks itself up there
-    spec.loader.exec_module(module)
-    return module
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 
 
 # --- the device ------------------------------------------------------------------------------------------
@@ -168,7 +154,7 @@ def test_the_lock_keeps_a_second_process_out(tmp_path):
         [sys.executable, "-c",
          "import sys; from vidsearch.locking import exclusive\n"
          f"with exclusive({str(path)!r}):\n    print('held', flush=True); sys.stdin.readline()"],
-        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
     try:
         assert holder.stdout.readline() == "held\n"
@@ -233,7 +219,7 @@ def test_the_classifiers_name_exactly_the_python_versions_required():
 
 
 def test_the_check_pins_torch_as_the_installer_does():
-    installer = (ROOT / "scripts" / "install.sh").read_text()
+    installer = (REPO / "scripts" / "install.sh").read_text()
     pins = check_platforms().pins()
     assert [p.split("==")[0] for p in pins] == ["torch", "torchvision"]
     assert all(f'"{pin}"' in installer for pin in pins)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "vidsearch"
+from shared_files import REPO
+
+PACKAGE = REPO / "vidsearch"
 
 
 def module_names() -> dict[str, Path]:

@@ -21,8 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import footage_folder
-from test_platforms import ROOT, check_platforms
+from shared_files import REPO, check_platforms, footage_folder
 
 pytestmark = pytest.mark.e2e
 
@@ -39,7 +38,7 @@ def fresh(tmp_path_factory) -> Path:
     bin_dir = venv / ("Scripts" if os.name == "nt" else "bin")
     # a copy of the project, so that building it leaves nothing (build/, *.egg-info) in the checkout
     source = folder / "source"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__"))
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__"))
     subprocess.run(
         [str(bin_dir / "python"), "-m", "pip", "install", "--quiet", *check_platforms().pins(), str(source)],
         check=True,

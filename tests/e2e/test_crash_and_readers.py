@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-from conftest import VIDEOS, footage_folder
+from shared_files import VIDEOS, footage_folder
 from vidsearch import Archive
 from vidsearch.search import SearchFilter
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import VIDEOS, footage_folder
+from shared_files import VIDEOS, footage_folder
 from vidsearch import Archive
 from vidsearch.cli import cli
 from vidsearch.decode import open_video
