@@ -61,6 +61,9 @@ class PlayableVideo:
         return "video/webm" if self.path.suffix.lower() == ".webm" else "video/mp4"
 
 
+INSTANT_S = 0.001  # shorter than any frame's duration
+
+
 def cut_clip(source: Path, start: float, end: float, out: Path, *, crf: int = 20, preset: str = "veryfast") -> ClipCut:
     """The source's frames shown in [start, end), re-encoded as H.264 (and its audio as AAC) in an MP4 whose time
     starts at 0 with the first of them.
@@ -305,7 +308,9 @@ def _export_one(
     folder = out / f"hit-{item.vector_id}"
     image = grab_frame(target.video, item.t)
     first, last = target.span
-    clip = cut_clip(target.video, max(0.0, first - pad), last + pad, folder / "clip.mp4")
+    start = max(0.0, first - pad)
+    # an instant without padding is the one frame shown at it: [t, t + a millisecond) holds just that frame
+    clip = cut_clip(target.video, start, max(last + pad, start + INSTANT_S), folder / "clip.mp4")
     files = {"clip": clip.path, "frame": save_jpeg(image, folder / "frame.jpg", quality=95)}
     if item.box is not None:
         files["crop"] = save_jpeg(crop_pixels(image, item.box, crop), folder / "crop.jpg", 95)

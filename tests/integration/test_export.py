@@ -154,3 +154,14 @@ def test_cli_export_names_each_bad_hit_on_one_line_and_exports_the_rest(tmp_path
     assert "Traceback" not in result.output
     result = runner.invoke(cli, [*base, "export", "--out", str(out)])
     assert result.exit_code == 2 and "give hit IDs or --query TEXT" in result.output
+
+
+def test_an_instant_exported_without_padding_is_a_clip_of_its_own_frame(ingested, tmp_path):
+    archive, root, _ = ingested
+    [hit] = archive.query("a band playing", k=1, kind="frame", group=False)
+    report = archive.export([hit.item.vector_id], tmp_path / "out", pad=0.0)
+    assert report.problems == []
+    [exported] = report.exported
+    first, frames, _, _ = clip_facts(exported.files["clip"])
+    assert frames == 1 and exported.clip.start == pytest.approx(hit.item.t, abs=1e-6)
+    assert mean_difference(first, source_frame_at(hit.video, hit.item.t)) < 6
