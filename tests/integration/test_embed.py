@@ -36,12 +36,25 @@ def test_vectors_are_normalized_deterministic_and_batch_independent(tiny_clip_we
     assert embedder.identity.model == "tiny-clip" and embedder.identity.weights.startswith("sha256:")
 
 
-def test_reduced_precision_agrees_with_fp32(tiny_clip_weights, frames):
-    auto = ClipEmbedder(config(tiny_clip_weights), "cpu")
+def test_bf16_agrees_with_fp32(tiny_clip_weights, frames):
+    """bf16 is forced, not left to "auto", which is fp32 on CPUs without AMX and would compare fp32 with itself."""
+    import torch
+
+    reduced = ClipEmbedder(config(tiny_clip_weights, precision="bf16"), "cpu")
     exact = ClipEmbedder(config(tiny_clip_weights, precision="fp32"), "cpu")
-    cosine = np.sum(auto.embed_images(frames) * exact.embed_images(frames), axis=1)
+    assert reduced.dtype == torch.bfloat16 and exact.dtype == torch.float32
+    reduced_vectors, exact_vectors = reduced.embed_images(frames), exact.embed_images(frames)
+    assert not np.array_equal(reduced_vectors, exact_vectors)  # the two really ran in different precisions
+    cosine = np.sum(reduced_vectors * exact_vectors, axis=1)
     assert cosine.min() > 0.999, cosine.min()
-    assert auto.identity == exact.identity  # the same weights: vectors of both may share an archive
+    assert reduced.identity == exact.identity  # the same weights: vectors of both may share an archive
+
+
+def test_auto_precision_is_bf16_only_where_the_cpu_has_amx(tiny_clip_weights):
+    import torch
+
+    auto = ClipEmbedder(config(tiny_clip_weights), "cpu")
+    assert auto.dtype == (torch.bfloat16 if torch.cpu._is_amx_tile_supported() else torch.float32)
 
 
 def test_bad_model_options_are_config_errors(tiny_clip_weights, tmp_path):
