@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 
 from ..errors import DecodeError, NotFoundError, VidsearchError
 from ..search import SearchFilter
+from .responses import Exported, HitDetails, Hits
 
 STATIC = Path(__file__).parent / "static"
 MAX_K = 1000
@@ -80,7 +81,7 @@ def create_app(archive, *, token: str | None = None, static: Path = STATIC) -> F
         video: str | None = Query(None, max_length=MAX_QUERY_CHARS, description="Only videos whose path has this."),
         t_min: float | None = Query(None, ge=0, description="Only hits at or after this many seconds."),
         t_max: float | None = Query(None, ge=0, description="Only hits at or before this many seconds."),
-    ) -> dict:
+    ) -> Hits:
         # a name typed in the page's filter box matches anywhere in the path
         where = SearchFilter(videos=f"*{video}*" if video else None, start=t_min, end=t_max)
         with searching:
@@ -88,7 +89,7 @@ def create_app(archive, *, token: str | None = None, static: Path = STATIC) -> F
         return {"query": q, "hits": _json(hits)}
 
     @api.get("/like/{hit_id}", summary="More like a hit (its id), without the hit itself")
-    def like(hit_id: int, k: int = Query(20, ge=1, le=MAX_K), kind: KindParam = "all") -> dict:
+    def like(hit_id: int, k: int = Query(20, ge=1, le=MAX_K), kind: KindParam = "all") -> Hits:
         described(hit_id)
         with searching:
             hits = archive.query_like(hit_id, k=k, kind=kind)
@@ -99,7 +100,7 @@ def create_app(archive, *, token: str | None = None, static: Path = STATIC) -> F
         summary="Hits that look like a picture: the request body is the image file",
         openapi_extra={"requestBody": {"content": {"image/*": {"schema": {"type": "string", "format": "binary"}}}}},
     )
-    async def search_image(request: Request, k: int = Query(20, ge=1, le=MAX_K), kind: KindParam = "all") -> dict:
+    async def search_image(request: Request, k: int = Query(20, ge=1, le=MAX_K), kind: KindParam = "all") -> Hits:
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
             raise HTTPException(413, f"the picture is over {MAX_UPLOAD_BYTES // 2**20} MB")
@@ -121,7 +122,7 @@ def create_app(archive, *, token: str | None = None, static: Path = STATIC) -> F
             return archive.query_image(picture, k=k, kind=kind)
 
     @api.get("/hits/{hit_id}", summary="One hit: where and when, its appearance and attributes, its media")
-    def hit(hit_id: int) -> dict:
+    def hit(hit_id: int) -> HitDetails:
         details = described(hit_id).to_json()
         with cutting:
             playable = archive.playable_video(hit_id, pad=PLAYER_PAD_S)
@@ -154,7 +155,7 @@ def create_app(archive, *, token: str | None = None, static: Path = STATIC) -> F
         return FileResponse(playable.path, media_type=playable.media_type, content_disposition_type="inline")
 
     @api.post("/export", summary="Export hits (clip, pictures, evidence) into the archive's exports/ folder")
-    def export(request: ExportRequest) -> dict:
+    def export(request: ExportRequest) -> Exported:
         name = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
         report = archive.export(request.ids, archive.folder / "exports" / name, pad=request.pad, query=request.query)
         exports[name] = report
