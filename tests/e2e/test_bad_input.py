@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from shared_files import REPO
+from shared_files import REPO, footage_folder
 from vidsearch import Archive
 from vidsearch.progress import printable
 
@@ -121,3 +121,18 @@ def test_every_bad_file_is_named_once_and_the_rest_is_indexed(corpus, options, t
     assert again.returncode == 3 and summary.startswith("indexed 0 videos")
     assert summary.endswith(f"{len(entries) - len(NOT_FILES)} unchanged, {len(NOT_FILES)} failed")
     assert len([line for line in again.stderr.splitlines() if line.startswith("vidsearch: skipped ")]) == len(NOT_FILES)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the corpus test above meets the unreadable file as the user it runs as")
+def test_an_unreadable_file_is_named_when_ingest_runs_unprivileged(options, tmp_path):
+    """Root reads a file of mode 000 all the same; without the capabilities that let it (as any other user runs),
+    ingest names that file and indexes the rest."""
+    folder = footage_folder(tmp_path / "footage", "unit/intel_asl_thanks.mkv", "unit/intel_asl_walk.mkv")
+    locked = folder / "unit/intel_asl_walk.mkv"
+    locked.chmod(0)
+    unprivileged = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
+    done = subprocess.run(unprivileged + command(tmp_path / "index", options, "ingest", str(folder)),
+                          capture_output=True, text=True)
+    assert done.returncode == 3, done.stderr
+    assert f"vidsearch: skipped {locked}: permission denied" in done.stderr.splitlines()
+    assert done.stdout.strip().splitlines()[-1].startswith("indexed 1 videos")
