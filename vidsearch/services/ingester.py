@@ -132,6 +132,7 @@ class Ingester:
     def commit(self, video: VideoFile, fingerprint: str, result: ProcessedVideo) -> None:
         """One video into the archive: its shard is written inside the catalog's transaction, then its vectors join
         the indexes (an index saved later, or reconciled on opening, catches up after a crash)."""
+        self.indexes.load()  # before the catalog changes, so they hold the old version's vectors to drop
         old = self.catalog.video(video.path)
         old_ids = self.catalog.vector_ids_of_video(old.id) if old else {}
         self.models.record_model()
