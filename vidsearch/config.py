@@ -54,9 +54,12 @@ class SamplingConfig:
 @dataclass(frozen=True, slots=True)
 class DedupConfig:
     enabled: bool
-    grid: tuple[int, int]  # columns, rows of the grey grid compared between frames
+    grid: tuple[int, int]  # columns, rows of the grey grid compared between frames, at the least
     pixel_delta: int  # a grid point changed when its grey level moved more than this (0-255)
-    max_changed_share: float  # a frame with fewer changed points than this share is a duplicate
+    max_changed_share: float  # a frame with fewer changed points than this share of `grid`'s is a duplicate
+    # larger frames get a finer grid, its points at most this many pixels apart, and need the same count of
+    # changed points: a figure's size in pixels, not its share of the picture, makes a frame new
+    max_spacing: int = 16
 
 
 @dataclass(frozen=True, slots=True)
