@@ -40,7 +40,9 @@ class Detector:
         if config.tiles not in TILE_MODES:
             raise ConfigError(f"detector tiles must be one of {', '.join(TILE_MODES)}, not {config.tiles!r}")
         if not 0 <= config.tile_overlap < config.image_size // 2:
-            raise ConfigError(f"detector tile_overlap must be 0 or more and under half of image_size, not {config.tile_overlap}")
+            raise ConfigError(
+                f"detector tile_overlap must be 0 or more and under half of image_size, not {config.tile_overlap}"
+            )
         if "/" in config.weights and not Path(config.weights).is_file():
             raise ConfigError(f"YOLO weights file not found: {config.weights}")
         self.model = YOLO(config.weights, task="detect")
@@ -100,7 +102,8 @@ class Detector:
         # ultralytics runs a list of images as one batch, whatever `batch` says: a frame's 32 tiles would
         # hold gigabytes of activations at once
         size = self.config.batch_size
-        return [found for start in range(0, len(images), size) for found in self._predict_batch(images[start : start + size])]
+        batches = (images[start : start + size] for start in range(0, len(images), size))
+        return [found for batch in batches for found in self._predict_batch(batch)]
 
     def _predict_batch(self, images: list[np.ndarray]) -> list[list[Detection]]:
         results = self.model.predict(
