@@ -1,6 +1,10 @@
 """Ingest speed: vidsearch's pipeline against the naive per-frame loop, in the same run, as a table.
 
     python scripts/bench_ingest.py --footage ../shared/videos --yolo-weights yolo11n.pt --model ViT-B-32
+    python scripts/bench_ingest.py --footage ../shared/videos --files --small-persons 30 --no-baseline
+
+`--small-persons` adds vtest's first seconds pasted unscaled into static 1080p and 4K scenes, a static camera
+whose people are far away, each ingested with the detector's tiles as configured and with tiles off.
 
 Each row runs in its own process, so its peak RSS is its own. CLIP weights are random (speed does not depend
 on their values): `tiny` is the tests' model, `ViT-B-32` the real architecture of the default model.
@@ -48,10 +52,15 @@ def random_weights(model: str) -> tuple[str, str]:
 
 
 def looped_h264(
-    footage: Path, files: list[str], seconds: float, size: tuple[int, int], rate: int, crf: int, name: str
+    footage: Path, files: list[str], seconds: float, size: tuple[int, int], rate: int, crf: int, name: str,
+    paste_at: tuple[int, int] | None = None,
 ) -> Path:
-    """The given clips scaled to `size` and re-encoded one after another, looped to `seconds` (made once)."""
+    """The given clips scaled to `size` and re-encoded one after another, looped to `seconds` (made once).
+
+    With `paste_at`, frames are not scaled but placed at that (x, y) in a mid-grey scene of `size`.
+    """
     import av
+    import numpy as np
 
     target = CACHE / name
     if target.exists():
@@ -67,7 +76,13 @@ def looped_h264(
             for rel in files:
                 with av.open(str(footage / rel)) as source:
                     for frame in source.decode(video=0):
-                        image = frame.reformat(width=size[0], height=size[1], format="yuv420p")
+                        if paste_at is None:
+                            image = frame.reformat(width=size[0], height=size[1], format="yuv420p")
+                        else:
+                            (x, y), pixels = paste_at, frame.to_ndarray(format="rgb24")
+                            scene = np.full((size[1], size[0], 3), 128, np.uint8)
+                            scene[y : y + pixels.shape[0], x : x + pixels.shape[1]] = pixels
+                            image = av.VideoFrame.from_ndarray(scene, format="rgb24").reformat(format="yuv420p")
                         image.pts, image.time_base = written, Fraction(1, rate)
                         out.mux(stream.encode(image))
                         written += 1
@@ -80,14 +95,21 @@ def looped_h264(
     return target
 
 
-def run_pipeline(path: Path, clip: tuple[str, str], yolo: str, persons: bool) -> dict:
-    from vidsearch import Archive
+def run_pipeline(path: Path, clip: tuple[str, str], yolo: str, persons: bool, tiles: str | None) -> dict:
+    from dataclasses import replace
 
-    with tempfile.TemporaryDirectory() as folder, Archive.open(
-        folder, clip_model=clip[0], clip_pretrained=clip[1], yolo_weights=yolo, device="cpu"
-    ) as archive:
-        archive.embedder(), archive.detector()  # model loading is not ingest time
-        report = archive.ingest([path], persons=persons)
+    from vidsearch import Archive
+    from vidsearch.config import load_settings
+
+    with tempfile.TemporaryDirectory() as folder:
+        settings = load_settings(Path(folder), clip_model=clip[0], clip_pretrained=clip[1], yolo_weights=yolo,
+                                 device="cpu")
+        if tiles is not None:
+            settings = replace(settings, detector=replace(settings.detector, tiles=tiles))
+        archive = Archive(settings)
+        with archive:
+            archive.embedder(), archive.detector()  # model loading is not ingest time
+            report = archive.ingest([path], persons=persons)
     if report.failed:
         raise SystemExit(f"{path}: {report.failed[0][1]}")
     seconds = report.seconds
@@ -124,7 +146,7 @@ def one(args) -> None:
     if args.naive:
         row = run_naive(path, clip, args.naive_seconds)
     else:
-        row = run_pipeline(path, clip, args.yolo_weights, args.persons)
+        row = run_pipeline(path, clip, args.yolo_weights, args.persons, args.tiles)
     row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(row))
 
@@ -150,11 +172,14 @@ def main() -> None:
     parser.add_argument("--yolo-weights", default=os.environ.get("VIDSEARCH_YOLO_WEIGHTS", "yolo11n.pt"))
     parser.add_argument("--long-minutes", type=float, default=0, help="also a file of the clips concatenated")
     parser.add_argument("--naive-seconds", type=float, default=20.0, help="video seconds the naive loop runs on")
+    parser.add_argument("--small-persons", type=float, default=0, metavar="SECONDS",
+                        help="also vtest's first SECONDS pasted into static 1080p and 4K scenes, tiles on and off")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--json", action="store_true", help="print rows as JSON lines too")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--naive", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-persons", dest="persons", action="store_false", help=argparse.SUPPRESS)
+    parser.add_argument("--tiles", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         return one(args)
@@ -166,6 +191,12 @@ def main() -> None:
         # steady state: the clips one after another at 1280x720
         paths.append(looped_h264(args.footage, args.files, args.long_minutes * 60, (1280, 720), 25, 23,
                                  f"long-{args.long_minutes:g}min.mp4"))
+    pasted = {}
+    if args.small_persons:
+        for size, at in (((1920, 1080), (576, 252)), ((3840, 2160), (1500, 900))):
+            name = f"vtest-in-{size[1]}p-{args.small_persons:g}s.mp4"
+            pasted[looped_h264(args.footage, [DEFAULT_FILES[0]], args.small_persons, size, 10, 18, name, at)] = at
+    paths += list(pasted)
     print(f"model {args.model} (random weights), YOLO {Path(args.yolo_weights).name}, CPU threads {os.cpu_count()}")
     header = (f"{'video':38s} {'mode':10s} {'video s':>7s} {'wall s':>7s} {'x real':>7s} {'decode':>7s} "
               f"{'detect':>7s} {'embed':>7s} {'write':>7s} {'frames':>6s} {'dups':>5s} {'persons':>7s} "
@@ -173,7 +204,9 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for path in paths:
-        rows = [("default", measure(path, args)), ("frames", measure(path, args, "--no-persons"))]
+        rows = [("default", measure(path, args))]
+        rows.append(("no tiles", measure(path, args, "--tiles", "off")) if path in pasted else
+                    ("frames", measure(path, args, "--no-persons")))
         if not args.no_baseline:
             rows.append(("naive", measure(path, args, "--naive")))
         naive_speed = rows[-1][1]["video_s"] / rows[-1][1]["wall_s"] if not args.no_baseline else None

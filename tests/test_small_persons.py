@@ -12,6 +12,7 @@ from vidsearch import Archive
 from vidsearch.config import default_settings, load_settings
 from vidsearch.decode import open_video
 from vidsearch.dedup import DuplicateFilter
+from vidsearch.detect import _tiles
 from vidsearch.pipeline import process_videos
 from vidsearch.records import Box, Frame
 
@@ -28,6 +29,17 @@ def test_a_person_entering_a_static_scene_is_new_at_any_resolution(tmp_path, wid
     entered = scene.copy()
     entered[height // 2 : height // 2 + 120, width // 3 : width // 3 + 40] = 240  # a 40 x 120 px person
     assert not filter_.is_duplicate(Frame(index=2, t=2.0, image=entered))
+
+
+@pytest.mark.parametrize("width, height", [(1920, 1080), (3840, 2160)])
+def test_tiles_cover_the_frame_at_native_size_sharing_the_overlap(tmp_path, width, height):
+    config = default_settings(tmp_path).detector
+    tiles = _tiles((height, width, 3), config)
+    assert {(t.width, t.height) for t in tiles} == {(config.image_size, config.image_size)}
+    xs, ys = sorted({t.x1 for t in tiles}), sorted({t.y1 for t in tiles})
+    assert xs[0] == ys[0] == 0 and xs[-1] + config.image_size == width and ys[-1] + config.image_size == height
+    steps = [b - a for starts in (xs, ys) for a, b in zip(starts, starts[1:])]
+    assert max(steps) <= config.image_size - config.tile_overlap
 
 
 VTEST = "scenes/opencv_vtest_pets2009.avi"
