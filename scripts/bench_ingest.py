@@ -1,6 +1,10 @@
 """Ingest speed: vidsearch's pipeline against the naive per-frame loop, in the same run, as a table.
 
     python scripts/bench_ingest.py --footage ../shared/videos --yolo-weights yolo11n.pt --model ViT-B-32
+    python scripts/bench_ingest.py --footage ../shared/videos --files --small-persons 30 --no-baseline
+
+`--small-persons` adds vtest's first seconds pasted unscaled into static 1080p and 4K scenes, a static camera
+whose people are far away, each ingested with the detector's tiles as configured and with tiles off.
 
 Each row runs in its own process, so its peak RSS is its own. CLIP weights are random (speed does not depend
 on their values): `tiny` is the tests' model, `ViT-B-32` the real architecture of the default model.
@@ -27,14 +31,21 @@ DEFAULT_FILES = (
 )
 
 
-def run_pipeline(path: Path, clip: tuple[str, str], yolo: str, persons: bool) -> dict:
-    from vidsearch import Archive
+def run_pipeline(path: Path, clip: tuple[str, str], yolo: str, persons: bool, tiles: str | None) -> dict:
+    from dataclasses import replace
 
-    with tempfile.TemporaryDirectory() as folder, Archive.open(
-        folder, clip_model=clip[0], clip_pretrained=clip[1], yolo_weights=yolo, device="cpu"
-    ) as archive:
-        archive.embedder(), archive.detector()  # model loading is not ingest time
-        report = archive.ingest([path], persons=persons)
+    from vidsearch import Archive
+    from vidsearch.config import load_settings
+
+    with tempfile.TemporaryDirectory() as folder:
+        settings = load_settings(Path(folder), clip_model=clip[0], clip_pretrained=clip[1], yolo_weights=yolo,
+                                 device="cpu")
+        if tiles is not None:
+            settings = replace(settings, detector=replace(settings.detector, tiles=tiles))
+        archive = Archive(settings)
+        with archive:
+            archive.embedder(), archive.detector()  # model loading is not ingest time
+            report = archive.ingest([path], persons=persons)
     if report.failed:
         raise SystemExit(f"{path}: {report.failed[0][1]}")
     seconds = report.seconds
@@ -71,7 +82,7 @@ def one(args) -> None:
     if args.naive:
         row = run_naive(path, clip, args.naive_seconds)
     else:
-        row = run_pipeline(path, clip, args.yolo_weights, args.persons)
+        row = run_pipeline(path, clip, args.yolo_weights, args.persons, args.tiles)
     row["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(row))
 
@@ -93,11 +104,14 @@ def main() -> None:
     parser.add_argument("--yolo-weights", default=DEFAULT_YOLO_WEIGHTS)
     parser.add_argument("--long-minutes", type=float, default=0, help="also a file of the clips concatenated")
     parser.add_argument("--naive-seconds", type=float, default=20.0, help="video seconds the naive loop runs on")
+    parser.add_argument("--small-persons", type=float, default=0, metavar="SECONDS",
+                        help="also vtest's first SECONDS pasted into static 1080p and 4K scenes, tiles on and off")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--json", action="store_true", help="print rows as JSON lines too")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--naive", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-persons", dest="persons", action="store_false", help=argparse.SUPPRESS)
+    parser.add_argument("--tiles", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         return one(args)
@@ -108,6 +122,12 @@ def main() -> None:
         # steady state: the clips one after another at 1280x720
         paths.append(looped_h264(args.footage, args.files, args.long_minutes * 60, (1280, 720), 25, 23,
                                  f"long-{args.long_minutes:g}min.mp4"))
+    pasted = {}
+    if args.small_persons:
+        for size, at in (((1920, 1080), (576, 252)), ((3840, 2160), (1500, 900))):
+            name = f"vtest-in-{size[1]}p-{args.small_persons:g}s.mp4"
+            pasted[looped_h264(args.footage, [DEFAULT_FILES[0]], args.small_persons, size, 10, 18, name, at)] = at
+    paths += list(pasted)
     print(f"model {args.model} (random weights), YOLO {Path(args.yolo_weights).name}, CPU threads {os.cpu_count()}")
     header = (f"{'video':38s} {'mode':10s} {'video s':>7s} {'wall s':>7s} {'x real':>7s} {'decode':>7s} "
               f"{'detect':>7s} {'embed':>7s} {'write':>7s} {'frames':>6s} {'dups':>5s} {'persons':>7s} "
@@ -115,7 +135,9 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for path in paths:
-        rows = [("default", measure(path, args)), ("frames", measure(path, args, "--no-persons"))]
+        rows = [("default", measure(path, args))]
+        rows.append(("no tiles", measure(path, args, "--tiles", "off")) if path in pasted else
+                    ("frames", measure(path, args, "--no-persons")))
         if not args.no_baseline:
             rows.append(("naive", measure(path, args, "--naive")))
         naive_speed = rows[-1][1]["video_s"] / rows[-1][1]["wall_s"] if not args.no_baseline else None

@@ -63,12 +63,17 @@ def random_weights(model: str) -> tuple[str, str]:
 
 
 def looped_h264(
-    footage: Path, files: list[str], seconds: float, size: tuple[int, int], rate: int, crf: int, name: str
+    footage: Path, files: list[str], seconds: float, size: tuple[int, int], rate: int, crf: int, name: str,
+    paste_at: tuple[int, int] | None = None,
 ) -> Path:
-    """The given clips scaled to `size` and re-encoded one after another, looped to `seconds` (made once)."""
+    """The given clips scaled to `size` and re-encoded one after another, looped to `seconds` (made once).
+
+    With `paste_at`, frames are not scaled but placed at that (x, y) in a mid-grey scene of `size`.
+    """
 
     def make(path: Path) -> None:
         import av
+        import numpy as np
 
         total = int(seconds * rate)
         with av.open(str(path), "w") as out:
@@ -79,7 +84,13 @@ def looped_h264(
                 for rel in files:
                     with av.open(str(footage / rel)) as source:
                         for frame in source.decode(video=0):
-                            image = frame.reformat(width=size[0], height=size[1], format="yuv420p")
+                            if paste_at is None:
+                                image = frame.reformat(width=size[0], height=size[1], format="yuv420p")
+                            else:
+                                (x, y), pixels = paste_at, frame.to_ndarray(format="rgb24")
+                                scene = np.full((size[1], size[0], 3), 128, np.uint8)
+                                scene[y : y + pixels.shape[0], x : x + pixels.shape[1]] = pixels
+                                image = av.VideoFrame.from_ndarray(scene, format="rgb24").reformat(format="yuv420p")
                             image.pts, image.time_base = written, Fraction(1, rate)
                             out.mux(stream.encode(image))
                             written += 1

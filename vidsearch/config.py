@@ -33,6 +33,10 @@ class DetectorConfig:
     image_size: int
     batch_size: int
     cpu_runtime: str  # "onnxruntime": the same model exported to ONNX, 2.3x faster on CPU, same boxes; or "torch"
+    # "auto": frames over 1.5x image_size on a side are also seen in tiles of image_size at native resolution,
+    # where a far person is not shrunk below what the detector finds; "on": every frame; "off": whole frames only
+    tiles: str
+    tile_overlap: int  # pixels neighbouring tiles share: a person shorter than this is whole in some tile
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +61,12 @@ class SamplingConfig:
 @dataclass(frozen=True, slots=True)
 class DedupConfig:
     enabled: bool
-    grid: tuple[int, int]  # columns, rows of the grey grid compared between frames
+    grid: tuple[int, int]  # columns, rows of the grey grid compared between frames, at the least
     pixel_delta: int  # a grid point changed when its grey level moved more than this (0-255)
-    max_changed_share: float  # a frame with fewer changed points than this share is a duplicate
+    max_changed_share: float  # a frame with fewer changed points than this share of `grid`'s is a duplicate
+    # larger frames get a finer grid, its points at most this many pixels apart, and need the same count of
+    # changed points: a figure's size in pixels, not its share of the picture, makes a frame new
+    max_spacing: int = 16
 
 
 @dataclass(frozen=True, slots=True)

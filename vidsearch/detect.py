@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import CropConfig, DetectorConfig, cache_dir
+import numpy as np
+
+from .config import CropConfig, DedupConfig, DetectorConfig, cache_dir
+from .dedup import DuplicateFilter
 from .errors import ConfigError
 from .records import Box, Crop, Detection, Frame
+
+TILE_MODES = ("auto", "on", "off")
+# Below this a whole frame shrinks a 60 px person to 40 px or more, which YOLO still finds; above it tiles pay.
+_AUTO_TILES_ABOVE = 1.5
+# A tile's box this close to an edge it shares with a neighbour is a cut-off part of someone whole next door.
+_CUT_MARGIN = 2
 
 
 class Detector:
@@ -27,6 +37,12 @@ class Detector:
         self.device = device
         if config.cpu_runtime not in ("onnxruntime", "torch"):
             raise ConfigError(f"detector cpu_runtime must be onnxruntime or torch, not {config.cpu_runtime!r}")
+        if config.tiles not in TILE_MODES:
+            raise ConfigError(f"detector tiles must be one of {', '.join(TILE_MODES)}, not {config.tiles!r}")
+        if not 0 <= config.tile_overlap < config.image_size // 2:
+            raise ConfigError(
+                f"detector tile_overlap must be 0 or more and under half of image_size, not {config.tile_overlap}"
+            )
         if "/" in config.weights and not Path(config.weights).is_file():
             raise ConfigError(f"YOLO weights file not found: {config.weights}")
         self.model = YOLO(config.weights, task="detect")
@@ -42,13 +58,57 @@ class Detector:
         self.class_ids = [by_name[label] for label in config.labels]
         self.names = names
 
-    def detect(self, frames: Sequence[Frame]) -> list[list[Detection]]:
-        """Detections for each frame, in frame order."""
+    def detect(self, frames: Sequence[Frame], scene: SceneTiles | None = None) -> list[list[Detection]]:
+        """Detections for each frame, in frame order.
+
+        Large frames are seen whole (for persons near the camera) and in overlapping tiles at native
+        resolution (for persons far away); the boxes are merged as the detector merges its own. With the
+        video's `scene`, a tile whose pixels have not changed since it was last seen keeps its detections.
+        """
         if not frames:
             return []
+        detections = self._predict([frame.image for frame in frames])
+        tiled = [i for i, frame in enumerate(frames) if self._tiles_frame(frame.image.shape)]
+        if not tiled:
+            return detections
+        scene = scene or SceneTiles(None)
+        runs: list[tuple[Frame, Box]] = []
+        # per tiled frame and tile: a position in `runs`, or the detections kept from an earlier call
+        sources: list[list[int | list[Detection]]] = []
+        for i in tiled:
+            sources.append([])
+            for tile in _tiles(frames[i].image.shape, self.config):
+                if scene.changed(frames[i], tile):
+                    scene.latest[tile] = len(runs)
+                    runs.append((frames[i], tile))
+                sources[-1].append(scene.latest[tile])
+        # all changed tiles of all frames in one call, so the detector runs them in full batches
+        found = self._predict([frame.image[tile.y1 : tile.y2, tile.x1 : tile.x2] for frame, tile in runs])
+        placed = [_placed(in_tile, tile, frame.image.shape) for (frame, tile), in_tile in zip(runs, found)]
+        for tile, source in scene.latest.items():
+            if isinstance(source, int):
+                scene.latest[tile] = placed[source]
+        for i, frame_sources in zip(tiled, sources):
+            in_tiles = [d for source in frame_sources for d in (placed[source] if isinstance(source, int) else source)]
+            detections[i] = _merged(detections[i] + in_tiles, self.config.merge_iou)
+        return detections
+
+    def _tiles_frame(self, shape: tuple[int, ...]) -> bool:
+        if self.config.tiles == "auto":
+            return max(shape[:2]) > _AUTO_TILES_ABOVE * self.config.image_size
+        return self.config.tiles == "on"
+
+    def _predict(self, images: list[np.ndarray]) -> list[list[Detection]]:
+        # ultralytics runs a list of images as one batch, whatever `batch` says: a frame's 32 tiles would
+        # hold gigabytes of activations at once
+        size = self.config.batch_size
+        batches = (images[start : start + size] for start in range(0, len(images), size))
+        return [found for batch in batches for found in self._predict_batch(batch)]
+
+    def _predict_batch(self, images: list[np.ndarray]) -> list[list[Detection]]:
         results = self.model.predict(
             # ultralytics takes numpy images as BGR
-            [frame.image[..., ::-1] for frame in frames],
+            [image[..., ::-1] for image in images],
             conf=self.config.confidence,
             iou=self.config.merge_iou,
             classes=None if self.config.objects else self.class_ids,
@@ -71,6 +131,65 @@ class Detector:
                 ]
             )
         return detections
+
+
+class SceneTiles:
+    """One video's tiles as last given to the detector: a static camera's tiles are run again only where
+    something moved, judged as the duplicate-frame test judges whole frames (None: every tile, every time)."""
+
+    def __init__(self, dedup: DedupConfig | None):
+        self.dedup = dedup
+        self._filters: dict[Box, DuplicateFilter] = {}
+        self.latest: dict[Box, int | list[Detection]] = {}  # a tile's detections, or its place in the running call
+
+    def changed(self, frame: Frame, tile: Box) -> bool:
+        if self.dedup is None:
+            return True
+        cut = Frame(index=frame.index, t=frame.t, image=frame.image[tile.y1 : tile.y2, tile.x1 : tile.x2])
+        return not self._filters.setdefault(tile, DuplicateFilter(self.dedup)).is_duplicate(cut)
+
+
+def _tiles(shape: tuple[int, ...], config: DetectorConfig) -> list[Box]:
+    """Squares of image_size (or the frame's side, if shorter) covering the frame, each sharing at least
+    tile_overlap pixels with its neighbours; all the same size, so they batch as one."""
+    height, width = shape[:2]
+
+    def starts(length: int) -> list[int]:
+        size = min(config.image_size, length)
+        count = max(1, math.ceil((length - config.tile_overlap) / (size - config.tile_overlap)))
+        if count == 1:
+            return [0]
+        return [round(k * (length - size) / (count - 1)) for k in range(count)]
+
+    tile_width, tile_height = min(config.image_size, width), min(config.image_size, height)
+    return [Box(x, y, x + tile_width, y + tile_height) for y in starts(height) for x in starts(width)]
+
+
+def _placed(detections: list[Detection], tile: Box, shape: tuple[int, ...]) -> list[Detection]:
+    """A tile's detections in frame pixels, less those cut off by an edge the tile shares with a neighbour."""
+    height, width = shape[:2]
+    placed = []
+    for detection in detections:
+        box = detection.box
+        cut = (
+            (tile.x1 > 0 and box.x1 < _CUT_MARGIN)
+            or (tile.y1 > 0 and box.y1 < _CUT_MARGIN)
+            or (tile.x2 < width and box.x2 > tile.width - _CUT_MARGIN)
+            or (tile.y2 < height and box.y2 > tile.height - _CUT_MARGIN)
+        )
+        if not cut:
+            moved = Box(box.x1 + tile.x1, box.y1 + tile.y1, box.x2 + tile.x1, box.y2 + tile.y1)
+            placed.append(Detection(box=moved, score=detection.score, label=detection.label))
+    return placed
+
+
+def _merged(detections: list[Detection], iou: float) -> list[Detection]:
+    """Greedy non-maximum suppression per label: of boxes overlapping more than `iou`, the best scored stays."""
+    kept: list[Detection] = []
+    for detection in sorted(detections, key=lambda d: d.score, reverse=True):
+        if all(other.label != detection.label or other.box.iou(detection.box) <= iou for other in kept):
+            kept.append(detection)
+    return kept
 
 
 def crop(frame: Frame, detection: Detection, config: CropConfig) -> Crop | None:

@@ -22,7 +22,7 @@ from .attributes import AttributeReader
 from .config import SamplingConfig, Settings
 from .decode import DecodeWorker, Decoded
 from .dedup import DuplicateFilter
-from .detect import Detector, crop
+from .detect import Detector, SceneTiles, crop
 from .embed import ClipEmbedder
 from .errors import DecodeError
 from .records import FoundObject, FoundPerson, Frame, ProcessedVideo, SampledFrame, StageSeconds, VideoInfo
@@ -63,6 +63,7 @@ class _VideoWork:
     def __init__(self, settings: Settings, dim: int):
         self.settings = settings
         self.duplicates = DuplicateFilter(settings.dedup) if settings.dedup.enabled else None
+        self.scene = SceneTiles(settings.dedup if settings.dedup.enabled else None)
         self.tracker = Tracker(settings.track)
         self.frames: list[SampledFrame] = []
         self.skipped = 0
@@ -209,7 +210,7 @@ def _run_models(work: _VideoWork, batch: list[Frame], embedder: ClipEmbedder, de
     if not frames:
         return
     started = time.perf_counter()
-    detections = detector.detect(frames) if detector is not None else [[] for _ in frames]
+    detections = detector.detect(frames, work.scene) if detector is not None else [[] for _ in frames]
     work.seconds.detect += time.perf_counter() - started
     chosen = work.track(frames, detections)
     started = time.perf_counter()
