@@ -72,17 +72,21 @@ class Archive:
 
     def ingest(
         self, paths: Iterable[Path], *, fps: float | None = None, persons: bool = True, sample: str | None = None,
-        reader: str | None = None, ray_address: str | None = None,
+        reader: str | None = None, ray_address: str | None = None, camera: str | None = None,
+        tz: str | None = None, time_from_mtime: bool = False,
         on_event: Callable[[IngestEvent], None] = lambda event: None,
     ) -> IngestReport:
         """Index new and changed videos under `paths`; unchanged ones are skipped, bad ones recorded as failed.
 
         `sample` is "time" (frames nearest to each 1/fps step) or "keyframes" (keyframes only, coarse and fast);
         `reader` is "pyav", "decord" or "auto". With `ray_address` ("local", "auto" or a cluster address)
-        videos are processed on Ray workers.
+        videos are processed on Ray workers. Each video's camera is `camera`, else the settings' pattern, else the
+        first folder under the path that holds it; its start time comes from its name (local names in the IANA
+        zone `tz`, default the machine's), else its container's metadata, else, with `time_from_mtime`, its mtime.
         """
         return self.services.ingester.ingest(
-            paths, fps=fps, persons=persons, sample=sample, reader=reader, ray_address=ray_address, on_event=on_event
+            paths, fps=fps, persons=persons, sample=sample, reader=reader, ray_address=ray_address, camera=camera,
+            tz=tz, time_from_mtime=time_from_mtime, on_event=on_event,
         )
 
     def prune(self) -> list[Path]:

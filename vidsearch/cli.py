@@ -97,10 +97,17 @@ def cli(ctx, index_dir, clip_model, clip_pretrained, yolo_weights, device, verbo
               help="Decoding library (default pyav); auto: decord, PyAV where decord cannot read a file.")
 @click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
               help="Process videos on Ray: alone, starts Ray on this machine; or 'auto' or a cluster address.")
+@click.option("--camera", metavar="NAME", help="The camera of every video in this call (default: the first folder "
+              "under the path given, or the settings' cameras.pattern).")
+@click.option("--tz", metavar="ZONE", help="IANA zone of clock times in file names, e.g. Europe/Berlin "
+              "(default: this machine's zone).")
+@click.option("--time-from", type=click.Choice(["auto", "mtime"]), default="auto", show_default=True,
+              help="auto: a video's start from its name, else its metadata; mtime: else also its file time "
+                   "less its duration (copying a file changes it).")
 @json_option
 @click.pass_obj
 @domain_errors
-def ingest(obj: Context, paths, fps, persons, sample, reader, ray_address, as_json):
+def ingest(obj: Context, paths, fps, persons, sample, reader, ray_address, camera, tz, time_from, as_json):
     """Index the videos in PATHS (files or folders); only new or changed files are processed.
 
     A file that cannot be read is reported on one line and recorded as failed; the rest goes on, and the
@@ -113,7 +120,10 @@ def ingest(obj: Context, paths, fps, persons, sample, reader, ray_address, as_js
     """
     from .progress import IngestProgress, json_line
 
-    options = {"fps": fps, "persons": persons, "sample": sample, "reader": reader, "ray_address": ray_address}
+    options = {
+        "fps": fps, "persons": persons, "sample": sample, "reader": reader, "ray_address": ray_address,
+        "camera": camera, "tz": tz, "time_from_mtime": time_from == "mtime",
+    }
     try:
         if as_json:
             report = obj.archive().ingest(paths, **options, on_event=json_line)

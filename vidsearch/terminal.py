@@ -82,6 +82,9 @@ def print_stats(result: dict) -> None:
     click.echo(f"videos    {result['videos']} ({result['video_seconds'] / 3600:.2f} h)")
     click.echo(f"frames    {result['frames']}")
     click.echo(f"persons   {result['persons']}")
+    for camera in result["cameras"]:
+        click.echo(f"camera    {camera['camera']}: {camera['videos']} videos, {camera['hours']:.2f} h, "
+                   f"{camera['vectors']} vectors")
     model = result["model"]
     click.echo(f"model     {model['identity']['model']} ({model['identity']['weights']})" if model else "model     -")
     for kind, index in result["index"].items():

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cameras import OriginRules, camera_pattern
+from ..clock import zone_named
 from ..config import Settings
 from ..errors import ConfigError, DecodeError
 from ..events import FramesDone, IngestEvent, IngestPlanned, VideoFailed, VideoIndexed, VideoSkipped
-from ..records import Item, Kind, ProcessedVideo, VideoFile
+from ..records import Item, Kind, ProcessedVideo, VideoFile, VideoOrigin
 from ..reports import IngestReport
 from ..runners import Runner
 from ..scan import ScanProblem, content_fingerprint, scan
@@ -45,10 +47,16 @@ class Ingester:
 
     def ingest(
         self, paths: Iterable[Path], *, fps: float | None = None, persons: bool = True, sample: str | None = None,
-        reader: str | None = None, ray_address: str | None = None,
+        reader: str | None = None, ray_address: str | None = None, camera: str | None = None,
+        tz: str | None = None, time_from_mtime: bool = False,
         on_event: Callable[[IngestEvent], None] = lambda event: None,
     ) -> IngestReport:
         """Index new and changed videos under `paths` (see Archive.ingest)."""
+        paths = list(paths)
+        rules = OriginRules.for_paths(
+            paths, zone_named(tz), camera=camera, camera_pattern=camera_pattern(self.settings.cameras.pattern),
+            clock_pattern=self.settings.clock.pattern, use_mtime=time_from_mtime,
+        )
         fps = fps or self.settings.sampling.fps
         if fps <= 0:
             raise ConfigError(f"fps must be positive, not {fps}")
@@ -70,7 +78,7 @@ class Ingester:
                 self.indexes.load()
                 self.shards.sweep(keep={v.id for v in self.catalog.videos(status="indexed")})
                 todo = self._plan(found, report, on_event)
-                self._run(runner, todo, fps, persons, report, on_event)
+                self._run(runner, todo, fps, persons, rules, report, on_event)
             self.indexes.save()
             self.indexes.grow()
         report.wall_seconds = time.perf_counter() - started
@@ -95,7 +103,9 @@ class Ingester:
                 todo[entry.path] = (entry, fingerprint)
         return todo
 
-    def _run(self, runner: Runner, todo, fps: float, persons: bool, report: IngestReport, on_event) -> None:
+    def _run(
+        self, runner: Runner, todo, fps: float, persons: bool, rules: OriginRules, report: IngestReport, on_event
+    ) -> None:
         def on_frames(path: Path, count: int) -> None:
             on_event(FramesDone(path, count))
 
@@ -106,8 +116,9 @@ class Ingester:
                 if isinstance(result, DecodeError):
                     self._fail(path, result.reason, report, on_event, video)
                     continue
+                origin = rules.origin(path, video.mtime_ns, result.info.duration)
                 with self.writes.writing(f"indexing {path}"):
-                    self.commit(video, fingerprint, result)
+                    self.commit(video, fingerprint, result, origin)
                 report.add(result)
                 on_event(VideoIndexed(path, len(result.frames), len(result.persons), result.info.duration))
                 if time.monotonic() - last_save > self.settings.index.checkpoint_seconds:
@@ -126,7 +137,9 @@ class Ingester:
             return None
         return fingerprint
 
-    def commit(self, video: VideoFile, fingerprint: str, result: ProcessedVideo) -> None:
+    def commit(
+        self, video: VideoFile, fingerprint: str, result: ProcessedVideo, origin: VideoOrigin | None = None
+    ) -> None:
         """One video into the archive: its shard is written inside the catalog's transaction, then its vectors join
         the indexes (an index saved later, or reconciled on opening, catches up after a crash)."""
         old = self.catalog.video(video.path)
@@ -150,7 +163,9 @@ class Ingester:
             self.shards.write(video_id, video.path, items, vectors)
 
         started = time.perf_counter()
-        video_id, frame_ids, person_ids = self.catalog.replace_video(video, fingerprint, result, write_shard)
+        video_id, frame_ids, person_ids = self.catalog.replace_video(
+            video, fingerprint, result, write_shard, origin
+        )
         if old:
             # SQLite may give the new row the old id (it was the largest); vector ids are never reused
             self._drop_vectors(old.id, old_ids, keep_shard=old.id == video_id)

@@ -31,7 +31,7 @@ class Inventory:
             folder=self.folder, videos=counts["videos"], frames=counts["frames"], persons=counts["persons"],
             appearances=counts["appearances"], video_seconds=counts["video_seconds"],
             failed=[(v.path, v.error or "") for v in self.catalog.videos(status="failed")],
-            model=stored.to_json() if stored else None, index=self.indexes.files(),
+            model=stored.to_json() if stored else None, index=self.indexes.files(), cameras=self.catalog.cameras(),
         )
 
     def evaluate(self, manifests: Sequence[Path], root: Path, k: int = 10) -> list[EvalOutcome]:
