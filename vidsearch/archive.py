@@ -173,6 +173,10 @@ class Archive:
         measured (scripts/eval_real_model.py says how); None for a model nobody has calibrated."""
         return self.services.models.calibrated_min_score()
 
+    def left_out_without_clock(self, where: SearchFilter) -> int:
+        """How many videos a filter on clock time leaves out because their start is unknown."""
+        return self.services.searcher.left_out_without_clock(where)
+
     def describe(self, hit_id: int) -> Description:
         """What the archive knows of a hit: where and when, and for a person, their appearance and attributes.
         An id that names nothing raises NotFoundError."""

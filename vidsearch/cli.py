@@ -159,6 +159,12 @@ def ingest(obj: Context, paths, fps, persons, sample, reader, ray_address, camer
 @click.option("--to", "end", type=float, metavar="SECONDS", help="Only hits at most this far into their video.")
 @click.option("--object", "objects", multiple=True, metavar="LABEL",
               help="Only frames showing this detector class (car, bicycle, backpack... COCO names); repeatable.")
+@click.option("--camera", "cameras", multiple=True, metavar="NAME",
+              help="Only videos of this camera (a glob: 'cam*'); repeatable.")
+@click.option("--after", metavar="WHEN", help="Only hits at or after this ISO date or date and time (in --tz).")
+@click.option("--before", metavar="WHEN", help="Only hits before this ISO date or date and time (in --tz).")
+@click.option("--hours", metavar="HH:MM-HH:MM", help="Only hits at this time of day (in --tz), e.g. 22:00-06:00.")
+@click.option("--tz", metavar="ZONE", help="IANA zone of --after, --before and --hours (default: this machine's).")
 @click.option("--not", "exclude", multiple=True, metavar="TEXT",
               help="Push down hits matching TEXT (repeatable); in TEXT itself, -word or -\"some words\" does the same.")
 @click.option("--group/--no-group", default=True, show_default=True,
@@ -169,8 +175,8 @@ def ingest(obj: Context, paths, fps, persons, sample, reader, ray_address, camer
 @json_option
 @click.pass_obj
 @domain_errors
-def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start, end, objects, exclude, group,
-          show_timings, as_json):
+def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start, end, objects, cameras, after, before,
+          hours, tz, exclude, group, show_timings, as_json):
     """Find moments and persons matching TEXT (or looking like --image, or like hit --like) across the archive.
 
     Person hits are appearances: a person's span in a video, shown at the moment that matches best, with
@@ -187,9 +193,13 @@ def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start
     before_command, opening = terminal.process_seconds(), time.perf_counter()
     archive = obj.archive()
     open_ms, timings = (time.perf_counter() - opening) * 1000, {} if show_timings else None
+    from .clock import clock_filter
     from .search import SearchFilter
 
-    where = SearchFilter(videos=video_glob, start=start, end=end, objects=objects, min_score=min_score)
+    where = SearchFilter(
+        videos=video_glob, start=start, end=end, objects=objects, min_score=min_score, cameras=cameras,
+        **clock_filter(after, before, hours, tz),
+    )
     options = {"k": k, "kind": kind, "exclude": exclude, "group": group, "where": where}
     if image is not None:
         hits = archive.query_image(image, **options)
@@ -197,11 +207,15 @@ def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start
         hits = archive.query_like(like, **options)
     else:
         hits = archive.query(text, **options, timings=timings)
+    unclocked = archive.left_out_without_clock(where)
     if as_json:
         asked = text if text is not None else {"image": str(image)} if image is not None else {"like": like}
         timed = {"timings": {key: round(ms, 2) for key, ms in timings.items()}} if show_timings else {}
-        click.echo(json.dumps({"query": asked, "hits": [hit.to_json() for hit in hits], **timed}, indent=1))
+        left_out = {"left_out_without_time": unclocked} if where.clocked else {}
+        click.echo(json.dumps({"query": asked, "hits": [hit.to_json() for hit in hits], **left_out, **timed}, indent=1))
         return
+    if unclocked:
+        click.echo(f"vidsearch: {unclocked} videos without a clock time were left out", err=True)
     if not hits:
         floor = min_score if min_score is not None else archive.calibrated_min_score()
         click.echo("no good match: no hits" + (f" scoring {floor} or more" if floor is not None else ""))

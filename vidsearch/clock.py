@@ -277,6 +277,17 @@ def parse_hours(text: str) -> tuple[int, int]:
     return start, end
 
 
+def clock_filter(
+    after: str | None = None, before: str | None = None, hours: str | None = None, tz: str | None = None
+) -> dict:
+    """The clock fields of a SearchFilter from what a user typed: dates and times in `tz` (default: the machine's)."""
+    zone = zone_named(tz)
+    return {
+        "after": parse_when(after, zone) if after else None, "before": parse_when(before, zone) if before else None,
+        "hours": parse_hours(hours) if hours else None, "zone": zone,
+    }
+
+
 def within_hours(moment: datetime, hours: tuple[int, int], zone: ZoneInfo) -> bool:
     local = moment.astimezone(zone)
     minute = local.hour * 60 + local.minute

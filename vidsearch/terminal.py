@@ -19,6 +19,11 @@ def format_time(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:04.1f}"
 
 
+def clock_time(moment) -> str:
+    """A hit's wall-clock time as people read it, with its zone's offset; empty where it is unknown."""
+    return f"{moment:%Y-%m-%d %H:%M:%S %z}  " if moment is not None else ""
+
+
 def process_seconds() -> float | None:
     """Seconds since this process started (from Linux's /proc; None elsewhere): what a cold start costs."""
     try:
@@ -41,15 +46,18 @@ def print_hits(hits) -> None:
         box = hit.item.box
         where = f"  box {box.x1:.0f},{box.y1:.0f},{box.x2:.0f},{box.y2:.0f}" if box else ""
         span = f" ({format_time(hit.span[0])}-{format_time(hit.span[1])})" if hit.span else ""
-        click.echo(f"{hit.rank:3d}  {hit.score:.3f}  {hit.item.kind:6s}  {format_time(hit.item.t)}{span}  "
-                   f"{hit.video}{where}  id {hit.item.vector_id}")
+        camera = f"{hit.camera}  " if hit.camera else ""
+        click.echo(f"{hit.rank:3d}  {hit.score:.3f}  {hit.item.kind:6s}  {camera}{clock_time(hit.time)}"
+                   f"{format_time(hit.item.t)}{span}  {hit.video}{where}  id {hit.item.vector_id}")
         if hit.evidence:
             click.echo("       " + ", ".join(f"{m.label} {m.probability:.2f}" for m in hit.evidence))
 
 
 def print_description(described: dict) -> None:
     box = described["box"]
-    click.echo(f"{described['kind']} {described['id']}  {described['video']}  {format_time(described['t'])}"
+    camera = f"camera {described['camera']}  " if described.get("camera") else ""
+    when = f"{described['time']} ({described['time_source']})  " if described.get("time") else ""
+    click.echo(f"{described['kind']} {described['id']}  {camera}{when}{described['video']}  {format_time(described['t'])}"
                + (f"  box {','.join(f'{v:.0f}' for v in box)}" if box else ""))
     appearance = described.get("appearance")
     if appearance is None:

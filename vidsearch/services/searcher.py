@@ -121,6 +121,16 @@ class Searcher:
         vector = self._excluding(vector, exclude)
         return self.search_vectors(vector, k + 1, kind, group, keep=elsewhere, where=self.policy(where))[0][:k]
 
+    def left_out_without_clock(self, where: SearchFilter) -> int:
+        """How many videos a clock filter left out for having no clock time, among those its other parts admit."""
+        if not where.clocked:
+            return 0
+        return sum(
+            1 for v in self.catalog.videos(status="indexed")
+            if where.matches_video(v.path) and where.matches_camera(v.origin and v.origin.camera)
+            and (v.origin is None or v.origin.start is None)
+        )
+
     def describe(self, hit_id: int) -> Description:
         for each in KINDS:
             found = self.catalog.items(each, [hit_id])
@@ -170,7 +180,10 @@ class Searcher:
         if not where.narrows:
             return None
         with clock.step("fetch_ms"):
-            videos = [v.id for v in self.catalog.videos(status="indexed") if where.matches_video(v.path)]
+            videos = [
+                v.id for v in self.catalog.videos(status="indexed")
+                if where.matches_video(v.path) and where.may_hold(v.origin, v.duration)
+            ]
             return self.catalog.vector_ids_within(kind, videos, where.start, where.end, where.objects)
 
     def _candidates(self, index, subset: np.ndarray | None, kind: Kind, vector: np.ndarray, fetch: int, clock):
