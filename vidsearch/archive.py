@@ -73,7 +73,7 @@ class Archive:
     def ingest(
         self, paths: Iterable[Path], *, fps: float | None = None, persons: bool = True, sample: str | None = None,
         reader: str | None = None, ray_address: str | None = None, camera: str | None = None,
-        tz: str | None = None, time_from_mtime: bool = False,
+        tz: str | None = None, time_from_mtime: bool = False, roots: Iterable[Path] | None = None,
         on_event: Callable[[IngestEvent], None] = lambda event: None,
     ) -> IngestReport:
         """Index new and changed videos under `paths`; unchanged ones are skipped, bad ones recorded as failed.
@@ -81,17 +81,17 @@ class Archive:
         `sample` is "time" (frames nearest to each 1/fps step) or "keyframes" (keyframes only, coarse and fast);
         `reader` is "pyav", "decord" or "auto". With `ray_address` ("local", "auto" or a cluster address)
         videos are processed on Ray workers. Each video's camera is `camera`, else the settings' pattern, else the
-        first folder under the path that holds it; its start time comes from its name (local names in the IANA
+        first folder under the path (or of `roots`, where given) that holds it; its start time comes from its name (local names in the IANA
         zone `tz`, default the machine's), else its container's metadata, else, with `time_from_mtime`, its mtime.
         """
         return self.services.ingester.ingest(
             paths, fps=fps, persons=persons, sample=sample, reader=reader, ray_address=ray_address, camera=camera,
-            tz=tz, time_from_mtime=time_from_mtime, on_event=on_event,
+            tz=tz, time_from_mtime=time_from_mtime, roots=roots, on_event=on_event,
         )
 
-    def prune(self) -> list[Path]:
-        """Forget videos whose files are gone; returns their paths."""
-        return self.services.ingester.prune()
+    def prune(self, under: Iterable[Path] | None = None) -> list[Path]:
+        """Forget videos whose files are gone (in the folders `under`, where given); returns their paths."""
+        return self.services.ingester.prune(under)
 
     # --- indexes --------------------------------------------------------------------------------------
 

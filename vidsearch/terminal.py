@@ -114,3 +114,26 @@ def print_index_reports(reports, as_json: bool) -> None:
                    f"{row['bytes_per_vector']:.0f} B/vector in RAM, {row['rerank_bytes_on_disk'] / 2**20:.1f} MiB "
                    f"re-rank vectors on disk; recall@10 vs exact {recall}; built in {built}")
         click.echo(f"       {row['reason']}")
+
+
+def print_watch_event(event) -> None:
+    """One line per file for `watch`: indexed, unchanged, failed or removed."""
+    from .events import VideoFailed, VideoIndexed, VideoSkipped
+    from .watch import VideoRemoved
+
+    path = printable(str(getattr(event, "path", "")))
+    if isinstance(event, VideoIndexed):
+        click.echo(f"indexed {path} ({event.frames} frames, {event.persons} persons, {event.video_seconds:.0f} s)")
+    elif isinstance(event, VideoSkipped):
+        click.echo(f"{event.reason} {path}")
+    elif isinstance(event, VideoFailed):
+        click.echo(f"vidsearch: skipped {path}: {printable(event.reason)}", err=True)
+    elif isinstance(event, VideoRemoved):
+        click.echo(f"removed {path}")
+
+
+def json_watch_event(event) -> None:
+    from .progress import json_line
+    from .watch import VideoRemoved
+
+    json_line({"event": "removed", "path": str(event.path)} if isinstance(event, VideoRemoved) else event)

@@ -3,6 +3,7 @@ index together) under the writer lock; record what failed and why; forget what i
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
 from contextlib import closing
@@ -48,13 +49,13 @@ class Ingester:
     def ingest(
         self, paths: Iterable[Path], *, fps: float | None = None, persons: bool = True, sample: str | None = None,
         reader: str | None = None, ray_address: str | None = None, camera: str | None = None,
-        tz: str | None = None, time_from_mtime: bool = False,
+        tz: str | None = None, time_from_mtime: bool = False, roots: Iterable[Path] | None = None,
         on_event: Callable[[IngestEvent], None] = lambda event: None,
     ) -> IngestReport:
         """Index new and changed videos under `paths` (see Archive.ingest)."""
         paths = list(paths)
         rules = OriginRules.for_paths(
-            paths, zone_named(tz), camera=camera, camera_pattern=camera_pattern(self.settings.cameras.pattern),
+            paths if roots is None else list(roots), zone_named(tz), camera=camera, camera_pattern=camera_pattern(self.settings.cameras.pattern),
             clock_pattern=self.settings.clock.pattern, use_mtime=time_from_mtime,
         )
         fps = fps or self.settings.sampling.fps
@@ -189,10 +190,14 @@ class Ingester:
         report.failed.append((path, reason))
         on_event(VideoFailed(path, reason))
 
-    def prune(self) -> list[Path]:
-        """Forget videos whose files are gone; returns their paths."""
+    def prune(self, under: Iterable[Path] | None = None) -> list[Path]:
+        """Forget videos whose files are gone (only those in the folders `under`, where given); returns their paths."""
+        folders = None if under is None else [Path(os.path.abspath(f)) for f in under]
         with self.writes.writer():
-            gone = [v for v in self.catalog.videos() if not v.path.exists()]
+            gone = [
+                v for v in self.catalog.videos()
+                if not v.path.exists() and (folders is None or any(v.path.is_relative_to(f) for f in folders))
+            ]
             if any(video.status == "indexed" for video in gone):
                 self.indexes.load()  # loaded before the catalog changes, so the vectors to drop are known to them
             for video in gone:
