@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import sys
@@ -12,45 +11,8 @@ from pathlib import Path
 import click
 
 from . import terminal
-from .errors import VidsearchError
-
-
-def json_option(command):
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")(command)
-
-
-def domain_errors(command):
-    """Errors of input or environment become one line and exit code 1; anything else is our bug."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        from .progress import printable
-
-        try:
-            return command(*args, **kwargs)
-        except VidsearchError as error:
-            raise click.ClickException(printable(str(error))) from None
-
-    return wrapper
-
-
-class Context:
-    """Holds the global options; the Archive is opened only by commands that need it."""
-
-    def __init__(self, settings):
-        self.settings = settings
-        self._archive = None
-
-    def archive(self):
-        if self._archive is None:
-            from .archive import Archive
-
-            self._archive = Archive(self.settings)
-        return self._archive
-
-    def close(self) -> None:
-        if self._archive is not None:
-            self._archive.close()
+from .cli_common import Context, camera_option, domain_errors, ingest_arguments, ingest_options, json_option
+from .cli_live import record, watch
 
 
 @click.group()
@@ -87,44 +49,16 @@ def cli(ctx, index_dir, clip_model, clip_pretrained, yolo_weights, device, verbo
     ctx.call_on_close(ctx.obj.close)
 
 
-def ingest_options(command):
-    """The options that say how videos are indexed: shared by ingest, watch and record --index."""
-    for option in reversed([
-        click.option("--fps", type=click.FloatRange(min=0, min_open=True), help="Frames sampled per second (default 1)."),
-        click.option("--persons/--no-persons", default=True, show_default=True, help="Detect and embed persons."),
-        click.option("--sample", type=click.Choice(["time", "keyframes"]), default=None,
-                     help="time: the frame nearest each 1/fps step (default); keyframes: keyframes only, coarse and fast."),
-        click.option("--reader", type=click.Choice(["pyav", "decord", "auto"]), default=None,
-                     help="Decoding library (default pyav); auto: decord, PyAV where decord cannot read a file."),
-        click.option("--camera", metavar="NAME", help="The camera of every video (default: the first folder under the "
-                     "folder given, or the settings' cameras.pattern)."),
-        click.option("--tz", metavar="ZONE", help="IANA zone of clock times in file names, e.g. Europe/Berlin "
-                     "(default: this machine's zone)."),
-        click.option("--time-from", type=click.Choice(["auto", "mtime"]), default="auto", show_default=True,
-                     help="auto: a video's start from its name, else its metadata; mtime: else also its file time "
-                          "less its duration (copying a file changes it)."),
-    ]):
-        command = option(command)
-    return command
-
-
-def ingest_arguments(fps, persons, sample, reader, camera, tz, time_from) -> dict:
-    """Archive.ingest's keyword options from the values of ingest_options."""
-    return {
-        "fps": fps, "persons": persons, "sample": sample, "reader": reader, "camera": camera, "tz": tz,
-        "time_from_mtime": time_from == "mtime",
-    }
-
-
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @ingest_options
+@camera_option
 @click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
               help="Process videos on Ray: alone, starts Ray on this machine; or 'auto' or a cluster address.")
 @json_option
 @click.pass_obj
 @domain_errors
-def ingest(obj: Context, paths, fps, persons, sample, reader, camera, tz, time_from, ray_address, as_json):
+def ingest(obj: Context, paths, fps, persons, sample, reader, tz, time_from, camera, ray_address, as_json):
     """Index the videos in PATHS (files or folders); only new or changed files are processed.
 
     A file that cannot be read is reported on one line and recorded as failed; the rest goes on, and the
@@ -137,7 +71,7 @@ def ingest(obj: Context, paths, fps, persons, sample, reader, camera, tz, time_f
     """
     from .progress import IngestProgress, json_line
 
-    options = {**ingest_arguments(fps, persons, sample, reader, camera, tz, time_from), "ray_address": ray_address}
+    options = {**ingest_arguments(fps, persons, sample, reader, tz, time_from, camera), "ray_address": ray_address}
     try:
         if as_json:
             report = obj.archive().ingest(paths, **options, on_event=json_line)
@@ -156,42 +90,6 @@ def ingest(obj: Context, paths, fps, persons, sample, reader, camera, tz, time_f
         f"{len(report.failed)} failed"
     )
     sys.exit(3 if report.failed else 0)
-
-
-@cli.command()
-@click.argument("folders", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@ingest_options
-@click.option("--settle", type=click.FloatRange(min=0), default=10.0, show_default=True,
-              help="Seconds a file must stop growing before it is ingested.")
-@click.option("--prune", is_flag=True, help="Forget videos whose files are removed from the folders.")
-@click.option("--poll", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
-              help="Seconds between full rescans, which catch what change events miss (network mounts send none).")
-@json_option
-@click.pass_obj
-@domain_errors
-def watch(obj: Context, folders, fps, persons, sample, reader, camera, tz, time_from, settle, prune, poll, as_json):
-    """Keep the archive in step with FOLDERS that recorders write into, until Ctrl-C.
-
-    A new file is ingested once it has stopped growing for --settle seconds, a file that grows after it was
-    indexed is indexed again, and with --prune a removed file is forgotten. One line per file (--json: the
-    ingest events, one JSON object per line). A restart resumes with nothing lost or doubled.
-
-    Example:
-
-        vidsearch watch /recordings --tz Europe/Berlin --settle 10 --prune
-    """
-    from .watch import Watcher
-
-    watcher = Watcher(
-        obj.archive(), folders, settle_s=settle, prune=prune, poll_s=poll,
-        ingest_options=ingest_arguments(fps, persons, sample, reader, camera, tz, time_from),
-        on_event=terminal.print_watch_event if not as_json else terminal.json_watch_event,
-    )
-    click.echo(f"vidsearch: watching {', '.join(map(str, folders))} (Ctrl-C stops)", err=True)
-    try:
-        watcher.run()
-    except KeyboardInterrupt:
-        click.echo("vidsearch: stopped watching", err=True)
 
 
 @cli.command()
@@ -501,6 +399,10 @@ def serve_command(obj: Context, host, port, token):
 
     check_bind(host, token)  # refused before minutes go into loading models
     serve(obj.archive(), host, port, token, on_ready=lambda url: click.echo(f"vidsearch: serving {url}", err=True))
+
+
+cli.add_command(watch)
+cli.add_command(record)
 
 
 def main() -> None:

@@ -137,3 +137,11 @@ def json_watch_event(event) -> None:
     from .watch import VideoRemoved
 
     json_line({"event": "removed", "path": str(event.path)} if isinstance(event, VideoRemoved) else event)
+
+
+def print_segment(path: Path, as_json: bool) -> None:
+    """A segment `record` closed: a line, or a JSON object."""
+    if as_json:
+        click.echo(json.dumps({"event": "segment", "path": str(path)}))
+    else:
+        click.echo(f"segment {printable(str(path))}")
