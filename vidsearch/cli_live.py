@@ -19,10 +19,19 @@ from .cli_common import Context, camera_option, domain_errors, ingest_arguments,
 @click.option("--prune", is_flag=True, help="Forget videos whose files are removed from the folders.")
 @click.option("--poll", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="Seconds between full rescans, which catch what change events miss (network mounts send none).")
+@click.option("--alert", "text_alerts", multiple=True, metavar="NAME=TEXT",
+              help="Search each new video for TEXT; matches are alerts named NAME (repeatable).")
+@click.option("--alert-image", "image_alerts", multiple=True, metavar="NAME=FILE",
+              help="An alert for what looks like a picture (repeatable).")
+@click.option("--alert-like", "like_alerts", multiple=True, metavar="NAME=ID",
+              help="An alert for what looks like an indexed hit (repeatable).")
+@click.option("--alert-min-score", type=float, help="The score an alert's match must reach (required with alerts).")
+@click.option("--alert-url", metavar="URL", help="POST each video's alerts as JSON to this URL too.")
 @json_option
 @click.pass_obj
 @domain_errors
-def watch(obj: Context, folders, fps, persons, sample, reader, tz, time_from, camera, settle, prune, poll, as_json):
+def watch(obj: Context, folders, fps, persons, sample, reader, tz, time_from, camera, settle, prune, poll, text_alerts,
+          image_alerts, like_alerts, alert_min_score, alert_url, as_json):
     """Keep the archive in step with FOLDERS that recorders write into, until Ctrl-C.
 
     A new file is ingested once it has stopped growing for --settle seconds, a file that grows after it was
@@ -33,12 +42,27 @@ def watch(obj: Context, folders, fps, persons, sample, reader, tz, time_from, ca
 
         vidsearch watch /recordings --tz Europe/Berlin --settle 10 --prune
     """
+    from .alerts import AlertRule, Alerts
     from .watch import Watcher
 
+    rules = [
+        AlertRule.parse(by, given)
+        for by, values in (("text", text_alerts), ("image", image_alerts), ("like", like_alerts)) for given in values
+    ]
+    if rules and alert_min_score is None:
+        raise click.UsageError("alerts need --alert-min-score: no calibrated threshold exists for this model yet")
+    archive = obj.archive()
+    alerts = Alerts(archive, rules, alert_min_score, alert_url) if rules else None
+
+    def on_indexed(paths: list[Path]) -> None:
+        if alerts is not None:
+            for alert in alerts.check(paths):
+                terminal.print_alert(alert, as_json)
+
     watcher = Watcher(
-        obj.archive(), folders, settle_s=settle, prune=prune, poll_s=poll,
+        archive, folders, settle_s=settle, prune=prune, poll_s=poll,
         ingest_options=ingest_arguments(fps, persons, sample, reader, tz, time_from, camera),
-        on_event=terminal.print_watch_event if not as_json else terminal.json_watch_event,
+        on_event=terminal.print_watch_event if not as_json else terminal.json_watch_event, on_indexed=on_indexed,
     )
     click.echo(f"vidsearch: watching {', '.join(map(str, folders))} (Ctrl-C stops)", err=True)
     try:

@@ -145,3 +145,13 @@ def print_segment(path: Path, as_json: bool) -> None:
         click.echo(json.dumps({"event": "segment", "path": str(path)}))
     else:
         click.echo(f"segment {printable(str(path))}")
+
+
+def print_alert(alert: dict, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"event": "alert", **alert}))
+        return
+    hit = alert["hit"]
+    when = hit["time"] or format_time(hit["t"])
+    click.echo(f"ALERT {alert['alert']}: {hit['score']:.3f} {hit['kind']} {hit['camera'] or ''} {when} "
+               f"{printable(hit['video'])} id {hit['id']}")

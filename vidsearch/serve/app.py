@@ -21,6 +21,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from ..alerts import recent_alerts
 from ..clock import clock_filter
 from ..errors import DecodeError, NotFoundError, VidsearchError
 from ..search import SearchFilter
@@ -96,6 +97,10 @@ def create_app(archive, *, token: str | None = None, static: Path = STATIC) -> F
             hits = archive.query(q, k=k, kind=kind, where=where)
             left_out = {"left_out_without_time": archive.left_out_without_clock(where)} if where.clocked else {}
         return {"query": q, "hits": _json(hits), **left_out}
+
+    @api.get("/alerts", summary="The latest alerts that `watch --alert` raised, newest first")
+    def alerts(limit: int = Query(50, ge=1, le=MAX_K)) -> dict:
+        return {"alerts": recent_alerts(archive.folder, limit)}
 
     @api.get("/like/{hit_id}", summary="More like a hit (its id), without the hit itself")
     def like(hit_id: int, k: int = Query(20, ge=1, le=MAX_K), kind: KindParam = "all") -> dict:
