@@ -72,22 +72,26 @@ class Archive:
 
     def ingest(
         self, paths: Iterable[Path], *, fps: float | None = None, persons: bool = True, sample: str | None = None,
-        reader: str | None = None, ray_address: str | None = None,
+        reader: str | None = None, ray_address: str | None = None, camera: str | None = None,
+        tz: str | None = None, time_from_mtime: bool = False, roots: Iterable[Path] | None = None,
         on_event: Callable[[IngestEvent], None] = lambda event: None,
     ) -> IngestReport:
         """Index new and changed videos under `paths`; unchanged ones are skipped, bad ones recorded as failed.
 
         `sample` is "time" (frames nearest to each 1/fps step) or "keyframes" (keyframes only, coarse and fast);
         `reader` is "pyav", "decord" or "auto". With `ray_address` ("local", "auto" or a cluster address)
-        videos are processed on Ray workers.
+        videos are processed on Ray workers. Each video's camera is `camera`, else the settings' pattern, else the
+        first folder under the path (or of `roots`, where given) that holds it; its start time comes from its name (local names in the IANA
+        zone `tz`, default the machine's), else its container's metadata, else, with `time_from_mtime`, its mtime.
         """
         return self.services.ingester.ingest(
-            paths, fps=fps, persons=persons, sample=sample, reader=reader, ray_address=ray_address, on_event=on_event
+            paths, fps=fps, persons=persons, sample=sample, reader=reader, ray_address=ray_address, camera=camera,
+            tz=tz, time_from_mtime=time_from_mtime, roots=roots, on_event=on_event,
         )
 
-    def prune(self) -> list[Path]:
-        """Forget videos whose files are gone; returns their paths."""
-        return self.services.ingester.prune()
+    def prune(self, under: Iterable[Path] | None = None) -> list[Path]:
+        """Forget videos whose files are gone (in the folders `under`, where given); returns their paths."""
+        return self.services.ingester.prune(under)
 
     # --- indexes --------------------------------------------------------------------------------------
 
@@ -168,6 +172,10 @@ class Archive:
         """The score below which this archive's model shows noise rather than matches, where it has been
         measured (scripts/eval_real_model.py says how); None for a model nobody has calibrated."""
         return self.services.models.calibrated_min_score()
+
+    def left_out_without_clock(self, where: SearchFilter) -> int:
+        """How many videos a filter on clock time leaves out because their start is unknown."""
+        return self.services.searcher.left_out_without_clock(where)
 
     def describe(self, hit_id: int) -> Description:
         """What the archive knows of a hit: where and when, and for a person, their appearance and attributes.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import sys
@@ -12,45 +11,8 @@ from pathlib import Path
 import click
 
 from . import terminal
-from .errors import VidsearchError
-
-
-def json_option(command):
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")(command)
-
-
-def domain_errors(command):
-    """Errors of input or environment become one line and exit code 1; anything else is our bug."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        from .progress import printable
-
-        try:
-            return command(*args, **kwargs)
-        except VidsearchError as error:
-            raise click.ClickException(printable(str(error))) from None
-
-    return wrapper
-
-
-class Context:
-    """Holds the global options; the Archive is opened only by commands that need it."""
-
-    def __init__(self, settings):
-        self.settings = settings
-        self._archive = None
-
-    def archive(self):
-        if self._archive is None:
-            from .archive import Archive
-
-            self._archive = Archive(self.settings)
-        return self._archive
-
-    def close(self) -> None:
-        if self._archive is not None:
-            self._archive.close()
+from .cli_common import Context, camera_option, domain_errors, ingest_arguments, ingest_options, json_option
+from .cli_live import record, watch
 
 
 @click.group()
@@ -89,18 +51,14 @@ def cli(ctx, index_dir, clip_model, clip_pretrained, yolo_weights, device, verbo
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--fps", type=click.FloatRange(min=0, min_open=True), help="Frames sampled per second (default 1).")
-@click.option("--persons/--no-persons", default=True, show_default=True, help="Detect and embed persons.")
-@click.option("--sample", type=click.Choice(["time", "keyframes"]), default=None,
-              help="time: the frame nearest each 1/fps step (default); keyframes: keyframes only, coarse and fast.")
-@click.option("--reader", type=click.Choice(["pyav", "decord", "auto"]), default=None,
-              help="Decoding library (default pyav); auto: decord, PyAV where decord cannot read a file.")
+@ingest_options
+@camera_option
 @click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
               help="Process videos on Ray: alone, starts Ray on this machine; or 'auto' or a cluster address.")
 @json_option
 @click.pass_obj
 @domain_errors
-def ingest(obj: Context, paths, fps, persons, sample, reader, ray_address, as_json):
+def ingest(obj: Context, paths, fps, persons, sample, reader, tz, time_from, camera, ray_address, as_json):
     """Index the videos in PATHS (files or folders); only new or changed files are processed.
 
     A file that cannot be read is reported on one line and recorded as failed; the rest goes on, and the
@@ -113,7 +71,7 @@ def ingest(obj: Context, paths, fps, persons, sample, reader, ray_address, as_js
     """
     from .progress import IngestProgress, json_line
 
-    options = {"fps": fps, "persons": persons, "sample": sample, "reader": reader, "ray_address": ray_address}
+    options = {**ingest_arguments(fps, persons, sample, reader, tz, time_from, camera), "ray_address": ray_address}
     try:
         if as_json:
             report = obj.archive().ingest(paths, **options, on_event=json_line)
@@ -149,6 +107,12 @@ def ingest(obj: Context, paths, fps, persons, sample, reader, ray_address, as_js
 @click.option("--to", "end", type=float, metavar="SECONDS", help="Only hits at most this far into their video.")
 @click.option("--object", "objects", multiple=True, metavar="LABEL",
               help="Only frames showing this detector class (car, bicycle, backpack... COCO names); repeatable.")
+@click.option("--camera", "cameras", multiple=True, metavar="NAME",
+              help="Only videos of this camera (a glob: 'cam*'); repeatable.")
+@click.option("--after", metavar="WHEN", help="Only hits at or after this ISO date or date and time (in --tz).")
+@click.option("--before", metavar="WHEN", help="Only hits before this ISO date or date and time (in --tz).")
+@click.option("--hours", metavar="HH:MM-HH:MM", help="Only hits at this time of day (in --tz), e.g. 22:00-06:00.")
+@click.option("--tz", metavar="ZONE", help="IANA zone of --after, --before and --hours (default: this machine's).")
 @click.option("--not", "exclude", multiple=True, metavar="TEXT",
               help="Push down hits matching TEXT (repeatable); in TEXT itself, -word or -\"some words\" does the same.")
 @click.option("--group/--no-group", default=True, show_default=True,
@@ -159,8 +123,8 @@ def ingest(obj: Context, paths, fps, persons, sample, reader, ray_address, as_js
 @json_option
 @click.pass_obj
 @domain_errors
-def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start, end, objects, exclude, group,
-          show_timings, as_json):
+def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start, end, objects, cameras, after, before,
+          hours, tz, exclude, group, show_timings, as_json):
     """Find moments and persons matching TEXT (or looking like --image, or like hit --like) across the archive.
 
     Person hits are appearances: a person's span in a video, shown at the moment that matches best, with
@@ -177,9 +141,13 @@ def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start
     before_command, opening = terminal.process_seconds(), time.perf_counter()
     archive = obj.archive()
     open_ms, timings = (time.perf_counter() - opening) * 1000, {} if show_timings else None
+    from .clock import clock_filter
     from .search import SearchFilter
 
-    where = SearchFilter(videos=video_glob, start=start, end=end, objects=objects, min_score=min_score)
+    where = SearchFilter(
+        videos=video_glob, start=start, end=end, objects=objects, min_score=min_score, cameras=cameras,
+        **clock_filter(after, before, hours, tz),
+    )
     options = {"k": k, "kind": kind, "exclude": exclude, "group": group, "where": where}
     if image is not None:
         hits = archive.query_image(image, **options)
@@ -187,11 +155,15 @@ def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start
         hits = archive.query_like(like, **options)
     else:
         hits = archive.query(text, **options, timings=timings)
+    unclocked = archive.left_out_without_clock(where)
     if as_json:
         asked = text if text is not None else {"image": str(image)} if image is not None else {"like": like}
         timed = {"timings": {key: round(ms, 2) for key, ms in timings.items()}} if show_timings else {}
-        click.echo(json.dumps({"query": asked, "hits": [hit.to_json() for hit in hits], **timed}, indent=1))
+        left_out = {"left_out_without_time": unclocked} if where.clocked else {}
+        click.echo(json.dumps({"query": asked, "hits": [hit.to_json() for hit in hits], **left_out, **timed}, indent=1))
         return
+    if unclocked:
+        click.echo(f"vidsearch: {unclocked} videos without a clock time were left out", err=True)
     if not hits:
         floor = min_score if min_score is not None else archive.calibrated_min_score()
         click.echo("no good match: no hits" + (f" scoring {floor} or more" if floor is not None else ""))
@@ -427,6 +399,10 @@ def serve_command(obj: Context, host, port, token):
 
     check_bind(host, token)  # refused before minutes go into loading models
     serve(obj.archive(), host, port, token, on_ready=lambda url: click.echo(f"vidsearch: serving {url}", err=True))
+
+
+cli.add_command(watch)
+cli.add_command(record)
 
 
 def main() -> None:

@@ -96,6 +96,18 @@ class SearchConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CameraConfig:
+    pattern: str | None  # a regular expression over the path whose group (?P<camera>...) names the camera
+
+
+@dataclass(frozen=True, slots=True)
+class ClockConfig:
+    # a regular expression over the path with groups year, month, day, hour, minute, second (and offset),
+    # tried before the built-in name patterns
+    pattern: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class DistributedConfig:
     cpus_per_task: int  # CPUs a Ray task reserves, and torch's thread count inside it
     gpus_per_task: float  # GPUs a Ray task reserves when the cluster has GPUs
@@ -113,6 +125,8 @@ class Settings:
     index: IndexConfig
     search: SearchConfig
     distributed: DistributedConfig
+    cameras: CameraConfig
+    clock: ClockConfig
     device: str = "auto"
     # True when the caller named a CLIP model; otherwise an existing archive's own model is used.
     clip_chosen: bool = field(default=False)
@@ -140,6 +154,8 @@ def default_settings(archive: Path) -> Settings:
         index=_section(IndexConfig, raw["index"]),
         search=_section(SearchConfig, raw["search"]),
         distributed=_section(DistributedConfig, raw["distributed"]),
+        cameras=_section(CameraConfig, raw["cameras"]),
+        clock=_section(ClockConfig, raw["clock"]),
     )
 
 

@@ -4,10 +4,13 @@ to read what it is handed."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
+
+from .clock import in_zone, iso
 
 Kind = Literal["frame", "person"]
 
@@ -19,6 +22,22 @@ class VideoFile:
     path: Path  # absolute
     size: int
     mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class VideoOrigin:
+    """Where and when a video was recorded: its camera, and its start on the clock where it is known."""
+
+    camera: str
+    start: float | None  # UTC seconds since the epoch
+    time_source: str  # "name", "metadata", "mtime" or "none"
+    zone: str  # the IANA zone its clock times are shown in
+
+    def clock_time(self, t: float) -> datetime | None:
+        """The wall-clock moment `t` seconds into the video, in the video's zone; None without a start."""
+        if self.start is None:
+            return None
+        return in_zone(datetime.fromtimestamp(self.start + t, timezone.utc), self.zone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +204,8 @@ class Hit:
     span: tuple[float, float] | None = None  # an appearance's or a moment's start and end; item is its best moment
     appearance: int | None = None  # the appearance a person hit belongs to
     evidence: tuple[AttributeMatch, ...] = ()  # the query's attributes, as this person shows them
+    camera: str | None = None
+    time: datetime | None = None  # the wall-clock moment of item.t, where the video's start is known
 
     def to_json(self) -> dict:
         extra: dict = {}
@@ -199,7 +220,9 @@ class Hit:
             "score": round(self.score, 6),
             "kind": self.item.kind,
             "video": str(self.video),
+            "camera": self.camera,
             "t": round(self.item.t, 3),
+            "time": iso(self.time),
             "box": [round(v, 1) for v in self.item.box.as_list()] if self.item.box else None,
             "id": self.item.vector_id,
             "frame_index": self.item.frame_index,
@@ -297,6 +320,7 @@ class CatalogVideo:
     frames_skipped: int
     duration: float | None = None  # seconds of frames indexed
     declared_duration: float | None = None  # seconds the file's header says it lasts (None before revision 0004)
+    origin: VideoOrigin | None = None  # None for a video that failed
 
     @property
     def cut_short(self) -> bool:

@@ -6,7 +6,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .evaluate import SetReport
-from .records import Item, ProcessedVideo, StageSeconds, StoredAppearance
+from .clock import iso
+from .records import Item, ProcessedVideo, StageSeconds, StoredAppearance, VideoOrigin
 
 
 @dataclass(slots=True)
@@ -73,11 +74,19 @@ class ArchiveStats:
     model: dict | None
     index: dict
     device: dict  # the --device setting, the device it picks and why
+    cameras: list[dict] = field(default_factory=list)  # camera, videos, seconds, frame_vectors, person_vectors
 
     def to_json(self) -> dict:
         return {
             "archive": str(self.folder), "videos": self.videos, "frames": self.frames, "persons": self.persons,
             "appearances": self.appearances, "video_seconds": round(self.video_seconds, 3),
+            "cameras": [
+                {
+                    "camera": c["camera"], "videos": c["videos"], "hours": round(c["seconds"] / 3600, 4),
+                    "vectors": c["frame_vectors"] + c["person_vectors"],
+                }
+                for c in self.cameras
+            ],
             "failed": [{"path": str(p), "reason": r} for p, r in self.failed],
             "partial": [video.to_json() for video in self.partial],
             "model": self.model, "index": self.index, "device": self.device,
@@ -104,11 +113,16 @@ class Description:
     item: Item
     video: Path
     appearance: StoredAppearance | None  # for a person: the track it belongs to, with its attributes
+    origin: VideoOrigin | None = None  # the video's camera and clock
 
     def to_json(self) -> dict:
         item = self.item
+        origin = self.origin
         described = {
-            "id": item.vector_id, "kind": item.kind, "video": str(self.video), "t": round(item.t, 3),
+            "id": item.vector_id, "kind": item.kind, "video": str(self.video),
+            "camera": origin.camera if origin else None, "t": round(item.t, 3),
+            "time": iso(origin.clock_time(item.t)) if origin else None,
+            "time_source": origin.time_source if origin else None,
             "frame_index": item.frame_index, "box": [round(v, 1) for v in item.box.as_list()] if item.box else None,
             "detector_score": round(item.detector_score, 4) if item.detector_score is not None else None,
         }

@@ -11,11 +11,14 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
 from fnmatch import fnmatch
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from .attributes import Mention, evidence
-from .records import Hit, StoredAppearance
+from .clock import within_hours
+from .records import Hit, StoredAppearance, VideoOrigin
 
 # a minus starts an exclusion where a word starts: after a space, a quote, or at the beginning
 _TOKEN = re.compile(r'(?<![^\s"])-"(?P<quoted>[^"]*)"?|(?<![^\s"])-(?P<word>[^\s"]+)|(?P<kept>\S+)')
@@ -23,21 +26,51 @@ _TOKEN = re.compile(r'(?<![^\s"])-"(?P<quoted>[^"]*)"?|(?<![^\s"])-(?P<word>[^\s
 
 @dataclass(frozen=True, slots=True)
 class SearchFilter:
-    """Which hits may be returned: videos by a path pattern, a time range within videos, a minimum score."""
+    """Which hits may be returned: videos by a path pattern, cameras, a time range within videos, a wall-clock range
+    and hours of the day, a minimum score."""
 
     videos: str | None = None  # glob matched against the whole path or its trailing parts: "scenes/*.mp4"
     start: float | None = None  # seconds into each video
     end: float | None = None
     objects: tuple[str, ...] = ()  # only frames (and persons in frames) that show one of these detector classes
     min_score: float | None = None
+    cameras: tuple[str, ...] = ()  # globs over camera names; any may match
+    after: datetime | None = None  # wall-clock moments (aware); hits at or after `after` and before `before`
+    before: datetime | None = None
+    hours: tuple[int, int] | None = None  # minutes of the day in `zone`, start included; across midnight if start > end
+    zone: ZoneInfo | None = None  # the zone `hours` are read in
+
+    @property
+    def clocked(self) -> bool:
+        """Whether it asks for clock time, so that videos without one are left out."""
+        return self.after is not None or self.before is not None or self.hours is not None
 
     @property
     def narrows(self) -> bool:
         """Whether it names a subset of the archive that the catalog can list before any search."""
-        return self.videos is not None or self.start is not None or self.end is not None or bool(self.objects)
+        return (
+            self.videos is not None or self.start is not None or self.end is not None or bool(self.objects)
+            or bool(self.cameras) or self.clocked
+        )
 
     def matches_video(self, path: Path) -> bool:
         return self.videos is None or fnmatch(str(path), self.videos) or fnmatch(str(path), "*/" + self.videos)
+
+    def matches_camera(self, camera: str | None) -> bool:
+        return not self.cameras or (camera is not None and any(fnmatch(camera, glob) for glob in self.cameras))
+
+    def may_hold(self, origin: VideoOrigin | None, duration: float | None) -> bool:
+        """Whether a video of this origin and length can hold admitted hits (its camera, its span on the clock)."""
+        if not self.matches_camera(origin.camera if origin else None):
+            return False
+        if not self.clocked:
+            return True
+        if origin is None or origin.start is None:
+            return False
+        start = datetime.fromtimestamp(origin.start, timezone.utc)
+        return (self.before is None or start < self.before) and (
+            self.after is None or start + timedelta(seconds=duration or 0.0) >= self.after
+        )
 
     def admits(self, hit: Hit) -> bool:
         t = hit.item.t
@@ -46,6 +79,18 @@ class SearchFilter:
             and (self.start is None or t >= self.start)
             and (self.end is None or t <= self.end)
             and (self.min_score is None or hit.score >= self.min_score)
+            and self.matches_camera(hit.camera)
+            and self._admits_time(hit.time)
+        )
+
+    def _admits_time(self, moment: datetime | None) -> bool:
+        if not self.clocked:
+            return True
+        return (
+            moment is not None
+            and (self.after is None or moment >= self.after)
+            and (self.before is None or moment < self.before)
+            and (self.hours is None or within_hours(moment, self.hours, self.zone or timezone.utc))
         )
 
 

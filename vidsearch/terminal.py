@@ -19,6 +19,11 @@ def format_time(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:04.1f}"
 
 
+def clock_time(moment) -> str:
+    """A hit's wall-clock time as people read it, with its zone's offset; empty where it is unknown."""
+    return f"{moment:%Y-%m-%d %H:%M:%S %z}  " if moment is not None else ""
+
+
 def process_seconds() -> float | None:
     """Seconds since this process started (from Linux's /proc; None elsewhere): what a cold start costs."""
     try:
@@ -41,15 +46,18 @@ def print_hits(hits) -> None:
         box = hit.item.box
         where = f"  box {box.x1:.0f},{box.y1:.0f},{box.x2:.0f},{box.y2:.0f}" if box else ""
         span = f" ({format_time(hit.span[0])}-{format_time(hit.span[1])})" if hit.span else ""
-        click.echo(f"{hit.rank:3d}  {hit.score:.3f}  {hit.item.kind:6s}  {format_time(hit.item.t)}{span}  "
-                   f"{hit.video}{where}  id {hit.item.vector_id}")
+        camera = f"{hit.camera}  " if hit.camera else ""
+        click.echo(f"{hit.rank:3d}  {hit.score:.3f}  {hit.item.kind:6s}  {camera}{clock_time(hit.time)}"
+                   f"{format_time(hit.item.t)}{span}  {hit.video}{where}  id {hit.item.vector_id}")
         if hit.evidence:
             click.echo("       " + ", ".join(f"{m.label} {m.probability:.2f}" for m in hit.evidence))
 
 
 def print_description(described: dict) -> None:
     box = described["box"]
-    click.echo(f"{described['kind']} {described['id']}  {described['video']}  {format_time(described['t'])}"
+    camera = f"camera {described['camera']}  " if described.get("camera") else ""
+    when = f"{described['time']} ({described['time_source']})  " if described.get("time") else ""
+    click.echo(f"{described['kind']} {described['id']}  {camera}{when}{described['video']}  {format_time(described['t'])}"
                + (f"  box {','.join(f'{v:.0f}' for v in box)}" if box else ""))
     appearance = described.get("appearance")
     if appearance is None:
@@ -82,6 +90,9 @@ def print_stats(result: dict) -> None:
     click.echo(f"videos    {result['videos']} ({result['video_seconds'] / 3600:.2f} h)")
     click.echo(f"frames    {result['frames']}")
     click.echo(f"persons   {result['persons']}")
+    for camera in result["cameras"]:
+        click.echo(f"camera    {camera['camera']}: {camera['videos']} videos, {camera['hours']:.2f} h, "
+                   f"{camera['vectors']} vectors")
     model = result["model"]
     click.echo(f"model     {model['identity']['model']} ({model['identity']['weights']})" if model else "model     -")
     click.echo(f"device    {result['device']['device']} ({result['device']['reason']})")
@@ -108,3 +119,44 @@ def print_index_reports(reports, as_json: bool) -> None:
                    f"{row['bytes_per_vector']:.0f} B/vector in RAM, {row['rerank_bytes_on_disk'] / 2**20:.1f} MiB "
                    f"re-rank vectors on disk; recall@10 vs exact {recall}; built in {built}")
         click.echo(f"       {row['reason']}")
+
+
+def print_watch_event(event) -> None:
+    """One line per file for `watch`: indexed, unchanged, failed or removed."""
+    from .events import VideoFailed, VideoIndexed, VideoSkipped
+    from .watch import VideoRemoved
+
+    path = printable(str(getattr(event, "path", "")))
+    if isinstance(event, VideoIndexed):
+        click.echo(f"indexed {path} ({event.frames} frames, {event.persons} persons, {event.video_seconds:.0f} s)")
+    elif isinstance(event, VideoSkipped):
+        click.echo(f"{event.reason} {path}")
+    elif isinstance(event, VideoFailed):
+        click.echo(f"vidsearch: skipped {path}: {printable(event.reason)}", err=True)
+    elif isinstance(event, VideoRemoved):
+        click.echo(f"removed {path}")
+
+
+def json_watch_event(event) -> None:
+    from .progress import json_line
+    from .watch import VideoRemoved
+
+    json_line({"event": "removed", "path": str(event.path)} if isinstance(event, VideoRemoved) else event)
+
+
+def print_segment(path: Path, as_json: bool) -> None:
+    """A segment `record` closed: a line, or a JSON object."""
+    if as_json:
+        click.echo(json.dumps({"event": "segment", "path": str(path)}))
+    else:
+        click.echo(f"segment {printable(str(path))}")
+
+
+def print_alert(alert: dict, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"event": "alert", **alert}))
+        return
+    hit = alert["hit"]
+    when = hit["time"] or format_time(hit["t"])
+    click.echo(f"ALERT {alert['alert']}: {hit['score']:.3f} {hit['kind']} {hit['camera'] or ''} {when} "
+               f"{printable(hit['video'])} id {hit['id']}")

@@ -21,6 +21,8 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from ..alerts import recent_alerts
+from ..clock import clock_filter
 from ..errors import DecodeError, NotFoundError, VidsearchError
 from ..search import SearchFilter
 from .responses import Exported, HitDetails, Hits
@@ -81,12 +83,25 @@ def create_app(archive, *, token: str | None = None, static: Path = STATIC) -> F
         video: str | None = Query(None, max_length=MAX_QUERY_CHARS, description="Only videos whose path has this."),
         t_min: float | None = Query(None, ge=0, description="Only hits at or after this many seconds."),
         t_max: float | None = Query(None, ge=0, description="Only hits at or before this many seconds."),
+        camera: list[str] = Query([], max_length=100, description="Only these cameras (globs); repeatable."),
+        after: str | None = Query(None, max_length=40, description="Only hits at or after this ISO date or time."),
+        before: str | None = Query(None, max_length=40, description="Only hits before this ISO date or time."),
+        hours: str | None = Query(None, max_length=20, description="Only hits at this time of day: 22:00-06:00."),
+        tz: str | None = Query(None, max_length=64, description="IANA zone of after, before and hours."),
     ) -> Hits:
         # a name typed in the page's filter box matches anywhere in the path
-        where = SearchFilter(videos=f"*{video}*" if video else None, start=t_min, end=t_max)
+        where = SearchFilter(
+            videos=f"*{video}*" if video else None, start=t_min, end=t_max, cameras=tuple(camera),
+            **clock_filter(after, before, hours, tz),
+        )
         with searching:
             hits = archive.query(q, k=k, kind=kind, where=where)
-        return {"query": q, "hits": _json(hits)}
+            left_out = {"left_out_without_time": archive.left_out_without_clock(where)} if where.clocked else {}
+        return {"query": q, "hits": _json(hits), **left_out}
+
+    @api.get("/alerts", summary="The latest alerts that `watch --alert` raised, newest first")
+    def alerts(limit: int = Query(50, ge=1, le=MAX_K)) -> dict:
+        return {"alerts": recent_alerts(archive.folder, limit)}
 
     @api.get("/like/{hit_id}", summary="More like a hit (its id), without the hit itself")
     def like(hit_id: int, k: int = Query(20, ge=1, le=MAX_K), kind: KindParam = "all") -> Hits:

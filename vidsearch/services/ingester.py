@@ -3,6 +3,7 @@ index together) under the writer lock; record what failed and why; forget what i
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
 from contextlib import closing
@@ -11,11 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cameras import OriginRules, camera_pattern
+from ..clock import zone_named
 from ..config import Settings
 from ..crashpoints import crash_point
 from ..errors import ConfigError, DecodeError
-from ..events import FramesDone, IngestEvent, IngestPlanned, VideoCutShort, VideoFailed, VideoIndexed, VideoSkipped
-from ..records import Item, Kind, ProcessedVideo, VideoFile
+from ..events import (
+    FramesDone, IngestEvent, IngestPlanned, VideoCutShort, VideoFailed, VideoIndexed, VideoSkipped,
+)
+from ..records import Item, Kind, ProcessedVideo, VideoFile, VideoOrigin
 from ..reports import IngestReport
 from ..runners import Runner
 from ..scan import ScanProblem, content_fingerprint, scan
@@ -46,10 +51,16 @@ class Ingester:
 
     def ingest(
         self, paths: Iterable[Path], *, fps: float | None = None, persons: bool = True, sample: str | None = None,
-        reader: str | None = None, ray_address: str | None = None,
+        reader: str | None = None, ray_address: str | None = None, camera: str | None = None,
+        tz: str | None = None, time_from_mtime: bool = False, roots: Iterable[Path] | None = None,
         on_event: Callable[[IngestEvent], None] = lambda event: None,
     ) -> IngestReport:
         """Index new and changed videos under `paths` (see Archive.ingest)."""
+        paths = list(paths)
+        rules = OriginRules.for_paths(
+            paths if roots is None else list(roots), zone_named(tz), camera=camera, camera_pattern=camera_pattern(self.settings.cameras.pattern),
+            clock_pattern=self.settings.clock.pattern, use_mtime=time_from_mtime,
+        )
         fps = fps or self.settings.sampling.fps
         if fps <= 0:
             raise ConfigError(f"fps must be positive, not {fps}")
@@ -71,7 +82,7 @@ class Ingester:
                 self.indexes.load()
                 self.shards.sweep(keep={v.id for v in self.catalog.videos(status="indexed")})
                 todo = self._plan(found, report, on_event)
-                self._run(runner, todo, fps, persons, report, on_event)
+                self._run(runner, todo, fps, persons, rules, report, on_event)
             self.indexes.save()
             self.indexes.grow()
         report.wall_seconds = time.perf_counter() - started
@@ -96,7 +107,9 @@ class Ingester:
                 todo[entry.path] = (entry, fingerprint)
         return todo
 
-    def _run(self, runner: Runner, todo, fps: float, persons: bool, report: IngestReport, on_event) -> None:
+    def _run(
+        self, runner: Runner, todo, fps: float, persons: bool, rules: OriginRules, report: IngestReport, on_event
+    ) -> None:
         def on_frames(path: Path, count: int) -> None:
             on_event(FramesDone(path, count))
 
@@ -107,8 +120,9 @@ class Ingester:
                 if isinstance(result, DecodeError):
                     self._fail(path, result.reason, report, on_event, video)
                     continue
+                origin = rules.origin(path, video.mtime_ns, result.info.duration)
                 with self.writes.writing(f"indexing {path}"):
-                    self.commit(video, fingerprint, result)
+                    self.commit(video, fingerprint, result, origin)
                 report.add(path, result)
                 if result.info.cut_short:
                     on_event(VideoCutShort(path, result.info.duration, result.info.declared_duration))
@@ -129,7 +143,9 @@ class Ingester:
             return None
         return fingerprint
 
-    def commit(self, video: VideoFile, fingerprint: str, result: ProcessedVideo) -> None:
+    def commit(
+        self, video: VideoFile, fingerprint: str, result: ProcessedVideo, origin: VideoOrigin | None = None
+    ) -> None:
         """One video into the archive: its shard is written inside the catalog's transaction, then its vectors join
         the indexes (an index saved later, or reconciled on opening, catches up after a crash)."""
         self.indexes.load()  # before the catalog changes, so they hold the old version's vectors to drop
@@ -156,7 +172,7 @@ class Ingester:
 
         started = time.perf_counter()
         # video and vector ids are never reused: the new shard never stands where the old one is
-        _, frame_ids, person_ids = self.catalog.replace_video(video, fingerprint, result, write_shard)
+        _, frame_ids, person_ids = self.catalog.replace_video(video, fingerprint, result, write_shard, origin)
         crash_point("committed")
         self.indexes.caught_up()
         if old:
@@ -181,10 +197,14 @@ class Ingester:
         report.failed.append((path, reason))
         on_event(VideoFailed(path, reason))
 
-    def prune(self) -> list[Path]:
-        """Forget videos whose files are gone; returns their paths."""
+    def prune(self, under: Iterable[Path] | None = None) -> list[Path]:
+        """Forget videos whose files are gone (only those in the folders `under`, where given); returns their paths."""
+        folders = None if under is None else [Path(os.path.abspath(f)) for f in under]
         with self.writes.writer():
-            gone = [v for v in self.catalog.videos() if not v.path.exists()]
+            gone = [
+                v for v in self.catalog.videos()
+                if not v.path.exists() and (folders is None or any(v.path.is_relative_to(f) for f in folders))
+            ]
             if any(video.status == "indexed" for video in gone):
                 self.indexes.load()  # loaded before the catalog changes, so the vectors to drop are known to them
             for video in gone:

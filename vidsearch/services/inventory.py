@@ -38,6 +38,7 @@ class Inventory:
                 for v in self.catalog.videos(status="indexed") if v.cut_short
             ],
             model=stored.to_json() if stored else None, index=self.indexes.files(), device=self._device(),
+            cameras=self.catalog.cameras(),
         )
 
     def _device(self) -> dict:

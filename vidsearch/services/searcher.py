@@ -14,7 +14,7 @@ import numpy as np
 
 from ..config import Settings
 from ..errors import ConfigError, NotFoundError
-from ..records import Hit, Kind
+from ..records import Hit, Kind, VideoOrigin
 from ..reports import Description
 from ..search import EVERYTHING, SearchFilter, best_per_appearance, merge_moments, parse_query, ranked
 from ..shards import Shards
@@ -121,13 +121,24 @@ class Searcher:
         vector = self._excluding(vector, exclude)
         return self.search_vectors(vector, k + 1, kind, group, keep=elsewhere, where=self.policy(where))[0][:k]
 
+    def left_out_without_clock(self, where: SearchFilter) -> int:
+        """How many videos a clock filter left out for having no clock time, among those its other parts admit."""
+        if not where.clocked:
+            return 0
+        return sum(
+            1 for v in self.catalog.videos(status="indexed")
+            if where.matches_video(v.path) and where.matches_camera(v.origin and v.origin.camera)
+            and (v.origin is None or v.origin.start is None)
+        )
+
     def describe(self, hit_id: int) -> Description:
         for each in KINDS:
             found = self.catalog.items(each, [hit_id])
             if found:
                 item, video = found[hit_id]
                 appearance = self.catalog.appearances_of([hit_id]).get(hit_id) if each == "person" else None
-                return Description(item=item, video=video, appearance=appearance)
+                origin = self.catalog.origins([video]).get(video)
+                return Description(item=item, video=video, appearance=appearance, origin=origin)
         raise NotFoundError(f"no hit with id {hit_id} in this archive")
 
     def _excluding(self, vectors: np.ndarray, phrases: Sequence[str]) -> np.ndarray:
@@ -169,7 +180,10 @@ class Searcher:
         if not where.narrows:
             return None
         with clock.step("fetch_ms"):
-            videos = [v.id for v in self.catalog.videos(status="indexed") if where.matches_video(v.path)]
+            videos = [
+                v.id for v in self.catalog.videos(status="indexed")
+                if where.matches_video(v.path) and where.may_hold(v.origin, v.duration)
+            ]
             return self.catalog.vector_ids_within(kind, videos, where.start, where.end, where.objects)
 
     def _candidates(self, index, subset: np.ndarray | None, kind: Kind, vector: np.ndarray, fetch: int, clock):
@@ -198,11 +212,14 @@ class Searcher:
             candidates, exhausted = self._candidates(index, subset, kind, vector, fetch, clock)
             with clock.step("fetch_ms"):
                 meaning = self.catalog.items(kind, [i for _, i in candidates])
+                origins = self.catalog.origins(video for _, video in meaning.values())
             # an ingest running beside this reader may have replaced a video since the index was loaded
             hits = [
                 hit
                 for score, i in candidates if i in meaning
-                if where.admits(hit := Hit(rank=0, score=score, item=meaning[i][0], video=meaning[i][1]))
+                if where.admits(
+                    hit := _placed(Hit(rank=0, score=score, item=meaning[i][0], video=meaning[i][1]), origins)
+                )
             ]
             if group and kind == "frame":
                 hits = merge_moments(hits, self.settings.search.moment_gap_s)
@@ -215,3 +232,11 @@ class Searcher:
             if len(hits) >= k or exhausted or below:
                 return hits[:k]
             fetch *= 4
+
+
+def _placed(hit: Hit, origins: dict[Path, VideoOrigin]) -> Hit:
+    """The hit with its video's camera and its moment on the clock, where the catalog knows them."""
+    origin = origins.get(hit.video)
+    if origin is None:
+        return hit
+    return replace(hit, camera=origin.camera, time=origin.clock_time(hit.item.t))

@@ -12,7 +12,9 @@ from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Connection
 
 from ..errors import ArchiveError
-from ..records import Box, CatalogVideo, Item, Kind, ProcessedVideo, StoredAppearance, StoredModel, VideoFile
+from ..records import (
+    Box, CatalogVideo, Item, Kind, ProcessedVideo, StoredAppearance, StoredModel, VideoFile, VideoOrigin,
+)
 from .schema import (
     alembic_config, appearances_t, detection_values, frames_t, head_revision, meta_t, objects_t, persons_t,
     sqlite_pragmas, videos_t,
@@ -110,6 +112,13 @@ class Catalog:
         indexes loaded earlier compares it to see that another process wrote."""
         return int(self.get_meta(GENERATION) or 0)
 
+    def origins(self, paths: Iterable[Path]) -> dict[Path, VideoOrigin]:
+        """The camera and clock of indexed videos, by path."""
+        named = sorted({str(p) for p in paths})
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(videos_t).where(videos_t.c.path.in_(named))).all() if named else []
+        return {video.path: video.origin for video in map(_catalog_video, rows) if video.origin is not None}
+
     def record_failure(self, video: VideoFile, reason: str) -> None:
         """Replace whatever the catalog held for this path with a failed entry."""
         with self.engine.begin() as conn:
@@ -133,7 +142,7 @@ class Catalog:
 
     def replace_video(
         self, video: VideoFile, fingerprint: str, processed: ProcessedVideo,
-        before_commit: Callable[[int, np.ndarray, np.ndarray], None],
+        before_commit: Callable[[int, np.ndarray, np.ndarray], None], origin: VideoOrigin | None = None,
     ) -> tuple[int, np.ndarray, np.ndarray]:
         """Store one video's frames, persons, objects and appearances, replacing an older entry of the same path, in
         one transaction; returns the video's id and the vector ids given to its frames and persons.
@@ -152,7 +161,7 @@ class Catalog:
                     width=info.width, height=info.height, frame_count=info.frame_count, timeline=info.timeline,
                     declared_duration=info.declared_duration,
                     reader=processed.reader, sample_fps=processed.sample_fps,
-                    frames_skipped=processed.frames_skipped, indexed_at=time.time(),
+                    frames_skipped=processed.frames_skipped, indexed_at=time.time(), **_origin_values(origin),
                 )
             )
             first = int(conn.scalar(select(meta_t.c.value).where(meta_t.c.key == NEXT_ID)) or 1)
@@ -333,6 +342,31 @@ class Catalog:
             blob = conn.scalar(select(appearances_t.c.pooled).where(appearances_t.c.id == appearance_id))
         return None if blob is None else np.frombuffer(blob, dtype=np.float32)
 
+    def cameras(self) -> list[dict]:
+        """Per camera: indexed videos, seconds of video and vectors (frames and embedded crops)."""
+        frames = (
+            select(frames_t.c.video_id, func.count().label("n")).group_by(frames_t.c.video_id).subquery()
+        )
+        persons = (
+            select(frames_t.c.video_id, func.count().label("n"))
+            .join(persons_t, persons_t.c.frame_id == frames_t.c.id).where(persons_t.c.embedded)
+            .group_by(frames_t.c.video_id).subquery()
+        )
+        query = (
+            select(
+                videos_t.c.camera, func.count().label("videos"),
+                func.coalesce(func.sum(videos_t.c.duration), 0.0).label("seconds"),
+                func.coalesce(func.sum(frames.c.n), 0).label("frame_vectors"),
+                func.coalesce(func.sum(persons.c.n), 0).label("person_vectors"),
+            )
+            .outerjoin(frames, frames.c.video_id == videos_t.c.id)
+            .outerjoin(persons, persons.c.video_id == videos_t.c.id)
+            .where(videos_t.c.status == "indexed")
+            .group_by(videos_t.c.camera).order_by(videos_t.c.camera)
+        )
+        with self.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             return {
@@ -392,9 +426,22 @@ def _stored_appearance(row) -> StoredAppearance:
     )
 
 
+def _origin_values(origin: VideoOrigin | None) -> dict:
+    if origin is None:
+        return {}
+    return {
+        "camera": origin.camera, "clock_start": origin.start, "time_source": origin.time_source,
+        "clock_zone": origin.zone,
+    }
+
+
 def _catalog_video(row) -> CatalogVideo:
+    origin = (
+        VideoOrigin(row.camera, row.clock_start, row.time_source or "none", row.clock_zone or "UTC")
+        if row.camera is not None else None
+    )
     return CatalogVideo(
         id=row.id, path=Path(row.path), size=row.size, mtime_ns=row.mtime_ns,
         fingerprint=row.fingerprint, status=row.status, error=row.error, frames_skipped=row.frames_skipped,
-        duration=row.duration, declared_duration=row.declared_duration,
+        duration=row.duration, declared_duration=row.declared_duration, origin=origin,
     )

@@ -42,6 +42,10 @@ class VideoRow(Base):
     frames_skipped: Mapped[int] = mapped_column(Integer, server_default="0")  # duplicates of a kept frame
     reader: Mapped[str | None] = mapped_column(String)  # the library that decoded it
     indexed_at: Mapped[float] = mapped_column(Float)
+    camera: Mapped[str | None] = mapped_column(String, index=True)
+    clock_start: Mapped[float | None] = mapped_column(Float)  # UTC seconds since the epoch, where known
+    time_source: Mapped[str | None] = mapped_column(String)  # name, metadata, mtime or none
+    clock_zone: Mapped[str | None] = mapped_column(String)  # IANA zone the video's times are shown in
 
 
 class FrameRow(Base):

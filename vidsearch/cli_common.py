@@ -1,0 +1,81 @@
+"""What the commands of the command line share: the options of ingesting, JSON output, errors as one line, and
+the context that opens the Archive only for commands that need it."""
+
+from __future__ import annotations
+
+import functools
+
+import click
+
+from .errors import VidsearchError
+
+
+def json_option(command):
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")(command)
+
+
+def domain_errors(command):
+    """Errors of input or environment become one line and exit code 1; anything else is our bug."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from .progress import printable
+
+        try:
+            return command(*args, **kwargs)
+        except VidsearchError as error:
+            raise click.ClickException(printable(str(error))) from None
+
+    return wrapper
+
+
+class Context:
+    """Holds the global options; the Archive is opened only by commands that need it."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self._archive = None
+
+    def archive(self):
+        if self._archive is None:
+            from .archive import Archive
+
+            self._archive = Archive(self.settings)
+        return self._archive
+
+    def close(self) -> None:
+        if self._archive is not None:
+            self._archive.close()
+
+
+def ingest_options(command):
+    """The options that say how videos are indexed: shared by ingest, watch and record --index."""
+    for option in reversed([
+        click.option("--fps", type=click.FloatRange(min=0, min_open=True), help="Frames sampled per second (default 1)."),
+        click.option("--persons/--no-persons", default=True, show_default=True, help="Detect and embed persons."),
+        click.option("--sample", type=click.Choice(["time", "keyframes"]), default=None,
+                     help="time: the frame nearest each 1/fps step (default); keyframes: keyframes only, coarse and fast."),
+        click.option("--reader", type=click.Choice(["pyav", "decord", "auto"]), default=None,
+                     help="Decoding library (default pyav); auto: decord, PyAV where decord cannot read a file."),
+        click.option("--tz", metavar="ZONE", help="IANA zone of clock times in file names, e.g. Europe/Berlin "
+                     "(default: this machine's zone)."),
+        click.option("--time-from", type=click.Choice(["auto", "mtime"]), default="auto", show_default=True,
+                     help="auto: a video's start from its name, else its metadata; mtime: else also its file time "
+                          "less its duration (copying a file changes it)."),
+    ]):
+        command = option(command)
+    return command
+
+
+camera_option = click.option(
+    "--camera", metavar="NAME",
+    help="The camera of every video (default: the first folder under the folder given, or the settings' cameras.pattern).",
+)
+
+
+def ingest_arguments(fps, persons, sample, reader, tz, time_from, camera=None) -> dict:
+    """Archive.ingest's keyword options from the values of ingest_options."""
+    return {
+        "fps": fps, "persons": persons, "sample": sample, "reader": reader, "camera": camera, "tz": tz,
+        "time_from_mtime": time_from == "mtime",
+    }
