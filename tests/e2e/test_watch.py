@@ -15,7 +15,6 @@ import pytest
 
 from shared_files import VIDEOS
 from vidsearch.events import VideoIndexed, VideoSkipped
-from vidsearch.store import Catalog
 from vidsearch.watch import VideoRemoved, Watcher
 
 CLIP = VIDEOS / "unit" / "intel_asl_thanks.mkv"  # 1.7 s, 126 KB
