@@ -217,7 +217,9 @@ def test_a_full_disk_ends_ingest_with_one_line_and_the_next_run_completes(tmp_pa
                 assert sorted(opened.shards.read([video.id]).ids) == sorted([*ids["frame"], *ids["person"]])
         if failure.startswith("opening"):
             continue  # the archive is as it was: the next run is a first run
-        # the index, repaired from the catalog and the shards on opening, holds what the catalog holds
+        # the index, repaired from the catalog and the shards on opening (and saved so), holds what the catalog holds
+        with Archive.open(archive, device="cpu") as opened:
+            opened.indexes()
         after = snapshot(archive)
         assert after["parquet_ids"] == sorted(after["rows"]) == sorted(after["faiss"]["frame"] + after["faiss"]["person"])
 

@@ -1,4 +1,6 @@
-"""kill -9 at random moments of a real ingest process; the resumed archive equals an uninterrupted one."""
+"""kill -9 of a real ingest process, at random moments once it has started work and at each named point where a
+crash could leave the archive half-written; the resumed archive equals an uninterrupted one. What the killed and
+the resumed processes left on disk is read before any Archive.open, which would repair it first."""
 
 from __future__ import annotations
 
@@ -10,11 +12,16 @@ import subprocess
 import sys
 import time
 
+import json
+
 import numpy as np
+import pytest
 
 from shared_files import footage_folder
 from vidsearch import Archive
+from vidsearch.crashpoints import POINTS
 
+KILLS = 20
 CLIPS = (
     "unit/intel_asl_thanks.mkv",
     "unit/intel_asl_walk.mkv",
@@ -30,14 +37,28 @@ def ingest_command(archive, root, options) -> list[str]:
     return [
         sys.executable, "-m", "vidsearch", "--index", str(archive),
         "--clip-model", options["clip_model"], "--clip-pretrained", options["clip_pretrained"],
-        "--yolo-weights", options["yolo_weights"], "--device", "cpu", "ingest", str(root), "--fps", "4",
+        "--yolo-weights", options["yolo_weights"], "--device", "cpu", "ingest", str(root), "--fps", "4", "--json",
     ]
 
 
-def snapshot(folder) -> dict:
-    """Everything the archive says about its vectors: catalog rows, Parquet rows and FAISS ids."""
-    from vidsearch.index import VectorIndex
+def saved_indexes(folder) -> dict:
+    """Each index file's ids and its in-sync mark as saved, read without opening the archive (which repairs)."""
+    from vidsearch.index import IndexMeta, VectorIndex
 
+    with sqlite3.connect(folder / "catalog.sqlite") as db:
+        marks = dict(db.execute("SELECT key, value FROM meta WHERE key LIKE 'index_synced:%'").fetchall())
+    saved = {}
+    for kind in ("frame", "person"):
+        described = json.loads((folder / f"{kind}.json").read_text())
+        meta = IndexMeta(described["factory"], described["dim"], described["model"], described["weights"])
+        ids = sorted(VectorIndex(folder / f"{kind}.faiss", meta).ids().tolist())
+        saved[kind] = (ids, json.loads(marks[f"index_synced:{kind}"]))
+    return saved
+
+
+def snapshot(folder) -> dict:
+    """Everything the archive says about its vectors: catalog rows, Parquet rows and the saved FAISS ids."""
+    saved = saved_indexes(folder)  # first: opening the archive would bring an out-of-step index into step
     with Archive.open(folder, device="cpu") as archive:
         indexed = sorted(archive.catalog.videos(status="indexed"), key=lambda v: v.id)
         shards = archive.shards.read([v.id for v in indexed])
@@ -47,15 +68,34 @@ def snapshot(folder) -> dict:
             for kind in ("frame", "person"):
                 for vector_id, (item, path) in archive.catalog.items(kind, ids[kind]).items():
                     rows[vector_id] = (path.name, item)
+        fingerprints = {kind: archive.catalog.vector_fingerprint(kind) for kind in ("frame", "person")}
         order = np.argsort(shards.ids)
-        faiss_ids = {
-            kind: sorted(VectorIndex(folder / f"{kind}.faiss", archive.indexes()[kind].meta).ids().tolist())
-            for kind in ("frame", "person")
-        }
         return {
             "rows": rows, "parquet_ids": shards.ids[order].tolist(), "vectors": shards.vectors[order],
-            "faiss": faiss_ids, "videos": [(v.path.name, v.fingerprint) for v in indexed],
+            "faiss": {kind: ids for kind, (ids, _) in saved.items()},
+            "in_sync": {kind: mark == fingerprints[kind] for kind, (_, mark) in saved.items()},
+            "videos": [(v.path.name, v.fingerprint) for v in indexed],
         }
+
+
+def assert_resumed_equals(archive, reference) -> None:
+    expected, resumed = snapshot(reference), snapshot(archive)
+    assert resumed["videos"] == expected["videos"] and len(expected["videos"]) == len(CLIPS)
+    assert resumed["rows"] == expected["rows"]
+    assert resumed["parquet_ids"] == expected["parquet_ids"] == sorted(expected["rows"])
+    assert resumed["faiss"] == expected["faiss"]
+    assert sorted(resumed["faiss"]["frame"] + resumed["faiss"]["person"]) == resumed["parquet_ids"]
+    assert resumed["in_sync"] == {"frame": True, "person": True}  # saved whole by the resumed ingest itself
+    np.testing.assert_allclose(resumed["vectors"], expected["vectors"], atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, options):
+    """The footage and the archive one uninterrupted ingest makes of it."""
+    root = footage_folder(tmp_path_factory.mktemp("footage"), *CLIPS)
+    archive = tmp_path_factory.mktemp("reference") / "archive"
+    subprocess.run(ingest_command(archive, root, options), check=True, capture_output=True)
+    return root, archive
 
 
 def indexed_count(folder) -> int:
@@ -69,38 +109,42 @@ def indexed_count(folder) -> int:
             return 0
 
 
-def test_kill_9_at_random_points_then_resume_equals_one_uninterrupted_run(tmp_path, options):
-    root = footage_folder(tmp_path / "footage", *CLIPS)
+def test_kill_9_at_random_points_then_resume_equals_one_uninterrupted_run(tmp_path, options, reference):
+    root, expected = reference
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    reference = tmp_path / "reference"
-    subprocess.run(ingest_command(reference, root, options), check=True, capture_output=True, env=env)
-
     archive = tmp_path / "killed"
     rng = random.Random(7)
     committed_when_killed = []
-    for _ in range(30):
-        # a random moment: now, or after the next commit, plus a random fraction of a second
-        target = indexed_count(archive) + rng.randrange(2)
+    while len(committed_when_killed) < KILLS:
+        # a random moment once the ingest has begun its work (its first event is out): mostly before the next
+        # commit, sometimes after it, so the work goes on across the kills
+        target = indexed_count(archive) + (rng.random() < 0.3)
         process = subprocess.Popen(ingest_command(archive, root, options), env=env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        process.stdout.readline()  # {"event": "planned", ...}: models loading, the archive open
         deadline = time.monotonic() + 120
         while process.poll() is None and indexed_count(archive) < target and time.monotonic() < deadline:
             time.sleep(0.05)
-        time.sleep(rng.uniform(0.0, 1.0))
+        time.sleep(rng.uniform(0.0, 1.5))
         if process.poll() is not None:
             break  # it finished: everything is indexed
         process.send_signal(signal.SIGKILL)
         process.wait()
+        process.stdout.close()
         committed_when_killed.append(indexed_count(archive))
-    assert len(committed_when_killed) >= 10
+    assert len(committed_when_killed) >= KILLS, committed_when_killed
     # the kills landed mid-ingest, between commits, not only before the first one or after the last
     assert sum(0 < n < len(CLIPS) for n in committed_when_killed) >= 3, committed_when_killed
     subprocess.run(ingest_command(archive, root, options), check=True, capture_output=True, env=env)
+    assert_resumed_equals(archive, expected)
 
-    expected, resumed = snapshot(reference), snapshot(archive)
-    assert resumed["videos"] == expected["videos"] and len(expected["videos"]) == len(CLIPS)
-    assert resumed["rows"] == expected["rows"]
-    assert resumed["parquet_ids"] == expected["parquet_ids"] == sorted(expected["rows"])
-    assert resumed["faiss"] == expected["faiss"]
-    assert sorted(resumed["faiss"]["frame"] + resumed["faiss"]["person"]) == resumed["parquet_ids"]
-    np.testing.assert_allclose(resumed["vectors"], expected["vectors"], atol=1e-5)
+
+@pytest.mark.parametrize("point", POINTS)
+def test_killed_at_each_named_point_then_resume_equals_one_uninterrupted_run(point, tmp_path, options, reference):
+    root, expected = reference
+    archive = tmp_path / "killed"
+    first = subprocess.run(ingest_command(archive, root, options), capture_output=True,
+                           env={**os.environ, "VIDSEARCH_CRASH_AT": point})
+    assert first.returncode == -signal.SIGKILL, first.stderr.decode()[-2000:]  # it reached the point
+    subprocess.run(ingest_command(archive, root, options), check=True, capture_output=True)
+    assert_resumed_equals(archive, expected)
