@@ -434,9 +434,21 @@ def exact_neighbours(
     return heap.D, heap.I
 
 
-def recall_at_k(index: VectorIndex, queries: np.ndarray, exact_ids: np.ndarray, k: int = 10) -> float:
-    """Share of each query's exact top-k ids (from `exact_neighbours`) that the index returns in its top k."""
-    _, found = index.search(queries, k)
-    exact = exact_ids[:, :k]
-    hits = sum(len(np.intersect1d(f[f >= 0], e[e >= 0])) for f, e in zip(found, exact))
-    return hits / max(int((exact >= 0).sum()), 1)
+def recall_at_k(
+    index: VectorIndex, queries: np.ndarray, exact_ids: np.ndarray, k: int = 10, own_ids: np.ndarray | None = None
+) -> float:
+    """Share of each query's exact top-k ids (from `exact_neighbours`) that the index returns in its top k.
+
+    `own_ids` names, per query, the stored vector it is (-1 for a query that is none, such as a text): that id is
+    left out of both lists, so that a vector finding itself, which any index does, counts for nothing. `exact_ids`
+    then needs k + 1 columns.
+    """
+    own = np.full(len(queries), -1, np.int64) if own_ids is None else np.asarray(own_ids, np.int64)
+    _, found = index.search(queries, k + int((own >= 0).any()))
+    hits = total = 0
+    for returned, exact, itself in zip(found, exact_ids, own):
+        returned = returned[(returned >= 0) & (returned != itself)][:k]
+        exact = exact[(exact >= 0) & (exact != itself)][:k]
+        hits += len(np.intersect1d(returned, exact))
+        total += len(exact)
+    return hits / max(total, 1)

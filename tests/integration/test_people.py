@@ -45,18 +45,24 @@ def test_appearances_are_the_people_who_come_in_turn(ingested):
     assert len(spurious) <= 1, spans
 
 
-def test_appearances_are_stable_when_the_sampling_rate_doubles(tmp_path, options):
-    root = footage_folder(tmp_path / "footage", "scenes/opencv_vtest_pets2009.avi")
+# vtest: a crowd crossing a lawn, ~10 people in view, which the tracker was tuned on; rknn_people-walking: a shopping
+# street with people walking towards and away from the camera, held out: the tracker was never tuned on it
+@pytest.mark.parametrize("clip", ["scenes/opencv_vtest_pets2009.avi", "scenes/rknn_people-walking.mp4"])
+def test_appearances_are_stable_when_the_sampling_rate_doubles(clip, tmp_path, options):
+    root = footage_folder(tmp_path / "footage", clip)
     spans = {}
     for fps in (1, 2):
         with Archive.open(tmp_path / f"archive-{fps}", **options) as archive:
             archive.ingest([root], fps=fps)
-            spans[fps] = appearance_spans(archive, root / "scenes/opencv_vtest_pets2009.avi")
-    # a crowd crossing on a lawn: ~10 people in view, tracks cut where they pass behind each other
+            spans[fps] = appearance_spans(archive, root / clip)
+    # The bounds follow from the sampling, not from measured output. The same person's track seen at both rates
+    # differs by at most one 1 fps step (1 s) at each end, so a track of L >= 5 s keeps a time IoU of at least
+    # (L - 2) / L >= 0.6. Tracks cut where people pass behind each other may be cut at other frames at the other
+    # rate: at least half of the lasting tracks must be found whole, and the count may move by a quarter.
     assert abs(len(spans[2]) - len(spans[1])) <= 0.25 * len(spans[1]), spans
     lasting = [span for span in spans[1] if span[1] - span[0] >= 5]
     found_again = [max(time_iou(span, other) for other in spans[2]) for span in lasting]
-    assert np.median(found_again) >= 0.7 and np.mean(np.array(found_again) >= 0.7) >= 0.6, found_again
+    assert lasting and np.mean(np.array(found_again) >= 0.6) >= 0.5, found_again
 
 
 def test_person_hits_are_appearances_with_their_span_and_the_attributes_the_query_names(ingested):

@@ -195,9 +195,9 @@ class Indexes:
         if self._loaded is not None:
             self._loaded[kind] = index
         if plan.kind != "flat":
-            queries = self._recall_queries(kind, wanted)
-            _, exact = exact_neighbours(queries, self._vector_batches(kind, wanted), k=10)
-            recall = recall_at_k(index, queries, exact, k=10)
+            queries, own_ids = self._recall_queries(kind, wanted)
+            _, exact = exact_neighbours(queries, self._vector_batches(kind, wanted), k=11)
+            recall = recall_at_k(index, queries, exact, k=10, own_ids=own_ids)
             self.catalog.set_meta({f"index_recall:{kind}": json.dumps({"recall@10": recall, "queries": len(queries)})})
         return index
 
@@ -216,13 +216,17 @@ class Indexes:
         parts = [vectors[np.isin(ids, chosen)] for ids, vectors in self._vector_batches(kind, wanted)]
         return np.concatenate(parts)
 
-    def _recall_queries(self, kind: Kind, wanted: np.ndarray, stored: int = 100) -> np.ndarray:
-        """Real query vectors: the attribute vocabulary's phrasings as text queries, and stored vectors as
-        queries by example (--like)."""
+    def _recall_queries(self, kind: Kind, wanted: np.ndarray, stored: int = 100) -> tuple[np.ndarray, np.ndarray]:
+        """Real query vectors and, for each, the stored vector it is (-1 for none): the attribute vocabulary's
+        phrasings as text queries, and stored vectors as queries by example (--like), held out of their own
+        answers by recall_at_k."""
         prompts = [p for group in self.models.vocabulary().groups for label in group.labels for p in label.prompts]
         texts = self.models.text_encoder().embed_texts(prompts)
-        examples = self._sample_vectors(kind, wanted, stored, seed=1)
-        return np.concatenate([texts, examples]).astype(np.float32)
+        own_ids = np.sort(np.random.default_rng(1).choice(wanted, size=min(stored, len(wanted)), replace=False))
+        batches = list(self._vector_batches(kind, own_ids))
+        example_ids = np.concatenate([ids for ids, _ in batches])
+        queries = np.concatenate([texts, *(vectors for _, vectors in batches)]).astype(np.float32)
+        return queries, np.concatenate([np.full(len(texts), -1, np.int64), example_ids])
 
     def grow(self) -> None:
         """Past the size where exact search is slow, or when a trained index has outgrown its lists, build the
