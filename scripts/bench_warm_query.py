@@ -7,7 +7,7 @@ cold `vidsearch query` process on the same archive.
 
 The archive is built once per (N, frames per video) under --work and reused: videos of --frames-per-video frames
 (default 5000; the last one takes the remainder) committed one by one through the real catalog and Parquet shards
-with the ingester's `commit` and a `ProcessedVideo`, as tests/test_archive_index.py does, into the flat index, then
+with the ingester's `commit` and a `ProcessedVideo`, as tests/integration/test_archive_index.py does, into the flat index, then
 `archive.save_indexes()` and `archive.build_index()`, which picks the index for the size (trained IVF-PQ past
 100 000 vectors; flat at or below) and measures its recall@10 against exact search. CLIP is ViT-B-32 with the
 benchmarks' random weights (torch.manual_seed(0); --weights names another file): speed does not depend on the

@@ -4,7 +4,7 @@
     vidsearch --index /tmp/corpus-index ingest /tmp/corpus --fps 0.5
 
 The output is the same on every run (fixed seeds, byte offsets from the sources' sizes). The manifest lists
-each entry as {"name", "path" (relative to the folder), "what"}; tests/test_bad_input.py says what ingest must
+each entry as {"name", "path" (relative to the folder), "what"}; tests/e2e/test_bad_input.py says what ingest must
 do with each. Names that are not valid UTF-8 are kept in the manifest as Python's surrogate escapes
 (os.fsencode gives back the bytes).
 """
