@@ -139,3 +139,41 @@ def test_search_click_and_play_at_the_hit(server, tmp_path):
             keep_screenshot(page, tmp_path, "player-transcoded.png")
         finally:
             browser.close()
+
+
+def cards(page) -> list[str]:
+    """Each result card's text, in order."""
+    return page.eval_on_selector_all(".card", "cards => cards.map(card => card.innerText)")
+
+
+def test_a_camera_filtered_search_is_kept_in_the_address_and_opens_again(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 860})
+            page.goto(server)
+            page.fill("#camera-filter", "unit")  # the session archive's cameras: its folders scenes/ and unit/
+            search(page, "a band playing", "frame", "")
+            shown = cards(page)
+            walls = page.eval_on_selector_all(".card .wall", "walls => walls.map(wall => wall.textContent)")
+            asked = urllib.parse.urlencode({"q": "a band playing", "kind": "frame", "camera": "unit", "k": 1000})
+            with urllib.request.urlopen(f"{server}api/search?{asked}", timeout=120) as response:
+                answer = json.loads(response.read())["hits"]
+            assert answer and {hit["camera"] for hit in answer} == {"unit"}
+            assert shown and all(wall.startswith("unit") for wall in walls)
+            address = urllib.parse.parse_qs(urllib.parse.urlsplit(page.url).query)
+            assert address["q"] == ["a band playing"] and address["camera"] == ["unit"]
+
+            again = browser.new_page(viewport={"width": 1400, "height": 860})
+            again.goto(page.url)  # a bookmark: the page runs the search it names
+            again.wait_for_function(
+                "() => { const images = [...document.querySelectorAll('.card img')];"
+                " return images.length > 0 && images.every(img => img.complete && img.naturalWidth > 0); }",
+                timeout=60_000,
+            )
+            assert cards(again) == shown
+            assert again.input_value("#camera-filter") == "unit"
+        finally:
+            browser.close()
