@@ -20,6 +20,7 @@ import numpy as np
 
 from .attributes import AttributeReader
 from .config import SamplingConfig, Settings
+from .crashpoints import crash_point
 from .decode import DecodeWorker, Decoded
 from .dedup import DuplicateFilter
 from .detect import Detector, SceneTiles, crop
@@ -191,6 +192,7 @@ def process_videos(
                 work = None
                 continue
             work.seconds.decode += message.seconds
+            crash_point("decoding")
             _run_models(work, message.frames, embedder, detector)
             on_frames(message.path, len(message.frames))
     finally:
