@@ -200,6 +200,9 @@ class VectorIndex:
 
         self.path = path
         self.meta = meta
+        if path.exists() and not path.with_suffix(".json").exists():
+            # the index file is written first, its description second: a save cut between them left this
+            raise ValueError(f"{path} has no {path.with_suffix('.json').name}: its save was cut short")
         saved = _read_saved(path) if path.exists() else {}
         self.build_seconds: float | None = saved.get("build_seconds")
         self.store: RerankStore | None = None

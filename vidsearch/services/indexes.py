@@ -35,6 +35,7 @@ class Indexes:
         self.writes = writes
         self._loaded: dict | None = None
         self._generation: int | None = None  # the catalog's generation the loaded indexes agree with
+        self._unmarked: set[Kind] = set()  # reconciled while another holder of the lock (an ingest) saves them
 
     def path(self, kind: Kind):
         return self.folder / f"{kind}.faiss"
@@ -77,8 +78,8 @@ class Indexes:
                 try:
                     with self.writes.writer():
                         self.save(reconciled)
-                except ArchiveError:
-                    pass  # an ingest is running and will save the index itself
+                except ArchiveError:  # an ingest holds the lock, maybe this very one: its save marks them
+                    self._unmarked.update(reconciled)
         return self._loaded
 
     def _reconcile(self, kind: Kind, index) -> None:
@@ -125,15 +126,17 @@ class Indexes:
 
     def save(self, synced: dict | None = None) -> None:
         """Write the changed indexes and mark them in step with the catalog; `synced` gives the catalog state
-        that indexes just reconciled were compared with (one found already whole is only marked)."""
+        that indexes just reconciled were compared with (one found already whole is only marked). Indexes this
+        process reconciled while the lock was held, by the ingest that now saves, are marked as of now."""
         synced = synced or {}
         with self.writes.writing("saving the index"):
             for kind, index in (self._loaded or {}).items():
                 changed = index.dirty
                 if changed:
                     index.save()
-                if changed or kind in synced:
+                if changed or kind in synced or kind in self._unmarked:
                     self._mark_in_sync(kind, synced.get(kind))
+            self._unmarked.clear()
 
     def build(
         self, index_kind: str | None = None, memory_budget: int | None = None, vectors: Sequence[Kind] = KINDS
