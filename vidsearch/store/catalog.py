@@ -122,14 +122,7 @@ class Catalog:
     def record_failure(self, video: VideoFile, reason: str) -> None:
         """Replace whatever the catalog held for this path with a failed entry."""
         with self.engine.begin() as conn:
-            video_id = _new_video_id(conn)
-            conn.execute(videos_t.delete().where(videos_t.c.path == str(video.path)))
-            conn.execute(
-                videos_t.insert().values(
-                    id=video_id, path=str(video.path), size=video.size, mtime_ns=video.mtime_ns,
-                    status="failed", error=reason, indexed_at=time.time(),
-                )
-            )
+            _replace_row(conn, video, status="failed", error=reason)
 
     def touch(self, video_id: int, mtime_ns: int) -> None:
         with self.engine.begin() as conn:
@@ -152,17 +145,11 @@ class Catalog:
         """
         info, frames, persons = processed.info, processed.frames, processed.persons
         with self.engine.begin() as conn:
-            video_id = _new_video_id(conn)
-            conn.execute(videos_t.delete().where(videos_t.c.path == str(video.path)))
-            conn.execute(
-                videos_t.insert().values(
-                    id=video_id, path=str(video.path), size=video.size, mtime_ns=video.mtime_ns,
-                    fingerprint=fingerprint, status="indexed", error=None, duration=info.duration, fps=info.fps,
-                    width=info.width, height=info.height, frame_count=info.frame_count, timeline=info.timeline,
-                    declared_duration=info.declared_duration,
-                    reader=processed.reader, sample_fps=processed.sample_fps,
-                    frames_skipped=processed.frames_skipped, indexed_at=time.time(), **_origin_values(origin),
-                )
+            video_id = _replace_row(
+                conn, video, fingerprint=fingerprint, status="indexed", error=None, duration=info.duration,
+                fps=info.fps, width=info.width, height=info.height, frame_count=info.frame_count,
+                timeline=info.timeline, declared_duration=info.declared_duration, reader=processed.reader,
+                sample_fps=processed.sample_fps, frames_skipped=processed.frames_skipped, **_origin_values(origin),
             )
             first = int(conn.scalar(select(meta_t.c.value).where(meta_t.c.key == NEXT_ID)) or 1)
             frame_ids = np.arange(first, first + len(frames), dtype=np.int64)
@@ -208,7 +195,6 @@ class Catalog:
                         for a in processed.appearances
                     ],
                 )
-            _bump_generation(conn)
             before_commit(video_id, frame_ids, person_ids)
         return video_id, frame_ids, person_ids
 
@@ -387,6 +373,20 @@ _IDS_PER_STATEMENT = 50_000
 def _storable(ids: Iterable[int]) -> list[int]:
     """Ids SQLite can hold (64-bit); a larger number, as a request may carry, names nothing."""
     return [int(i) for i in ids if -(2**63) <= int(i) < 2**63]
+
+
+def _replace_row(conn: Connection, video: VideoFile, **values) -> int:
+    """Put a new row for the video's path in place of any old one, under a new id; returns the id."""
+    video_id = _new_video_id(conn)
+    conn.execute(videos_t.delete().where(videos_t.c.path == str(video.path)))
+    conn.execute(
+        videos_t.insert().values(
+            id=video_id, path=str(video.path), size=video.size, mtime_ns=video.mtime_ns, indexed_at=time.time(),
+            **values,
+        )
+    )
+    _bump_generation(conn)
+    return video_id
 
 
 def _new_video_id(conn: Connection) -> int:
