@@ -19,6 +19,7 @@ from unittest import mock
 import numpy as np
 from sqlalchemy import event
 
+from benchkit import print_table
 from vidsearch import shards as shards_module
 from vidsearch.records import Item, ProcessedVideo, SampledFrame, VideoFile, VideoInfo
 from vidsearch.shards import Shards
@@ -67,9 +68,10 @@ def main() -> None:
         seconds = commit_times(args.folder, args.videos, args.frames, durable)
         rows.append((label, statistics.median(seconds) * 1000, max(seconds) * 1000))
     baseline = rows[0][1]
-    print(f"{'commit of one video':34s} {'median ms':>10s} {'worst ms':>9s} {'x baseline':>11s}")
-    for label, median, worst in rows:
-        print(f"{label:34s} {median:10.2f} {worst:9.2f} {median / baseline:11.2f}")
+    print_table(
+        ("commit of one video", "median ms", "worst ms", "x baseline"),
+        [(label, f"{median:.2f}", f"{worst:.2f}", f"{median / baseline:.2f}") for label, median, worst in rows],
+    )
     shutil.rmtree(args.folder, ignore_errors=True)
 
 
