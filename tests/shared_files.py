@@ -43,3 +43,11 @@ def footage_folder(target: Path, *relative: str) -> Path:
         (target / Path(rel).parent).mkdir(parents=True, exist_ok=True)
         shutil.copy(VIDEOS / rel, target / rel)
     return target
+
+
+def global_options(archive: Path, options: dict) -> list[str]:
+    """The command line's options before the command: the archive and the test models, on the CPU."""
+    return [
+        "--index", str(archive), "--clip-model", options["clip_model"],
+        "--clip-pretrained", options["clip_pretrained"], "--yolo-weights", options["yolo_weights"], "--device", "cpu",
+    ]

@@ -7,16 +7,9 @@ import json
 
 from click.testing import CliRunner
 
-from shared_files import VIDEOS, footage_folder
+from shared_files import VIDEOS, footage_folder, global_options
 from vidsearch import Archive
 from vidsearch.cli import cli
-
-
-def global_options(archive, options) -> list[str]:
-    return [
-        "--index", str(archive), "--clip-model", options["clip_model"],
-        "--clip-pretrained", options["clip_pretrained"], "--yolo-weights", options["yolo_weights"], "--device", "cpu",
-    ]
 
 
 def test_ingest_query_stats_eval(tmp_path, options):

