@@ -49,10 +49,14 @@ def saved_indexes(folder) -> dict:
         marks = dict(db.execute("SELECT key, value FROM meta WHERE key LIKE 'index_synced:%'").fetchall())
     saved = {}
     for kind in ("frame", "person"):
+        mark = marks.get(f"index_synced:{kind}")
+        if not (folder / f"{kind}.faiss").exists():  # never saved: an index that never held a vector
+            saved[kind] = ([], json.loads(mark) if mark else None)
+            continue
         described = json.loads((folder / f"{kind}.json").read_text())
         meta = IndexMeta(described["factory"], described["dim"], described["model"], described["weights"])
         ids = sorted(VectorIndex(folder / f"{kind}.faiss", meta).ids().tolist())
-        saved[kind] = (ids, json.loads(marks[f"index_synced:{kind}"]))
+        saved[kind] = (ids, json.loads(mark) if mark else None)
     return saved
 
 
