@@ -2,6 +2,7 @@
 
     python scripts/bench_ingest.py --footage ../shared/videos --yolo-weights yolo11n.pt --model ViT-B-32
     python scripts/bench_ingest.py --footage ../shared/videos --files --small-persons 30 --no-baseline
+    python scripts/bench_ingest.py --files --clips 3 --no-baseline   # a 3-minute 720p file against its 10 s clips
 
 `--small-persons` adds vtest's first seconds pasted unscaled into static 1080p and 4K scenes, a static camera
 whose people are far away, each ingested with the detector's tiles as configured and with tiles off.
@@ -9,6 +10,8 @@ whose people are far away, each ingested with the detector's tiles as configured
 Each row runs in its own process, so its peak RSS is its own. CLIP weights are random (speed does not depend
 on their values): `tiny` is the tests' model, `ViT-B-32` the real architecture of the default model.
 The naive loop decodes every frame and embeds each one alone, as the blog tool this project grew from did.
+Each measured archive first ingests a short clip, so that its one-time int8 check (--precision auto on a CPU without
+AMX) is settled before the clock starts; the table's CLIP column says what it decided.
 """
 
 from __future__ import annotations
@@ -21,7 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchkit import DEFAULT_YOLO_WEIGHTS, add_footage_option, looped_h264, measured_row, peak_rss_mb, random_weights
+from benchkit import (
+    DEFAULT_YOLO_WEIGHTS, add_footage_option, cut_clips, looped_h264, measured_row, peak_rss_mb, print_table,
+    random_weights, timed_process,
+)
 
 DEFAULT_FILES = (
     "scenes/opencv_vtest_pets2009.avi",
@@ -29,9 +35,12 @@ DEFAULT_FILES = (
     "scenes/rknn_people-walking.mp4",
     "scenes/crowd_walking_1080p.mp4",
 )
+SETTLE_CLIP = "unit/intel_asl_walk.mkv"  # ingested first into each measured archive, for its int8 check
 
 
-def run_pipeline(path: Path, clip: tuple[str, str], yolo: str, persons: bool, tiles: str | None) -> dict:
+def run_pipeline(
+    path: Path, clip: tuple[str, str], yolo: str, persons: bool, tiles: str | None, precision: str, settle: Path
+) -> dict:
     from dataclasses import replace
 
     from vidsearch import Archive
@@ -39,17 +48,22 @@ def run_pipeline(path: Path, clip: tuple[str, str], yolo: str, persons: bool, ti
 
     with tempfile.TemporaryDirectory() as folder:
         settings = load_settings(Path(folder), clip_model=clip[0], clip_pretrained=clip[1], yolo_weights=yolo,
-                                 device="cpu")
+                                 device="cpu", precision=precision)
         if tiles is not None:
             settings = replace(settings, detector=replace(settings.detector, tiles=tiles))
         archive = Archive(settings)
         with archive:
             archive.embedder(), archive.detector()  # model loading is not ingest time
+            # nor is the archive's one int8 check: a short clip of persons settles it first
+            archive.ingest([settle], persons=True)
             report = archive.ingest([path], persons=persons)
+            check = archive.services.models.int8_check()
+            image_precision = archive.embedder().image_precision
     if report.failed:
         raise SystemExit(f"{path}: {report.failed[0][1]}")
     seconds = report.seconds
     return {
+        "precision": image_precision, "int8_check": check.to_json() if check else None,
         "video_s": report.video_seconds, "wall_s": report.wall_seconds,
         "sampled": report.frames + report.frames_skipped, "frames": report.frames,
         "persons": report.persons, "crops": report.person_vectors,
@@ -73,7 +87,8 @@ def run_naive(path: Path, clip: tuple[str, str], seconds_of_video: float) -> dic
     for _ in range(count):
         embedder.embed_images([reader.next().asnumpy()])
     wall = time.perf_counter() - started
-    return {"video_s": count / fps, "wall_s": wall, "sampled": count, "frames": count, "persons": 0, "crops": 0}
+    return {"video_s": count / fps, "wall_s": wall, "sampled": count, "frames": count, "persons": 0, "crops": 0,
+            "precision": "fp32"}
 
 
 def one(args) -> None:
@@ -82,18 +97,46 @@ def one(args) -> None:
     if args.naive:
         row = run_naive(path, clip, args.naive_seconds)
     else:
-        row = run_pipeline(path, clip, args.yolo_weights, args.persons, args.tiles)
+        row = run_pipeline(path, clip, args.yolo_weights, args.persons, args.tiles, args.precision,
+                           args.footage / SETTLE_CLIP)
     row["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(row))
 
 
 def measure(path: Path, args, *extra: str) -> dict:
     return measured_row([sys.executable, __file__, "--one", str(path), "--model", args.model,
-                         "--yolo-weights", args.yolo_weights, "--naive-seconds", str(args.naive_seconds), *extra])
+                         "--yolo-weights", args.yolo_weights, "--naive-seconds", str(args.naive_seconds),
+                         "--precision", args.precision, "--footage", str(args.footage), *extra])
 
 
 def rate(count: float, seconds: float) -> str:
     return f"{count / seconds:7.1f}" if seconds > 0 else "      -"
+
+
+def whole_commands(args, rounds: int = 2) -> None:
+    """`vidsearch ingest` of the first two files as a user runs it; a first run warms the caches (exports,
+    vocabulary vectors, the weights' hash), the rounds after it are measured."""
+    import av
+
+    clip = random_weights(args.model)
+    files = [args.footage / f for f in args.files[:2]]
+    video_s = 0.0
+    for path in files:
+        with av.open(str(path)) as container:
+            video_s += float(container.duration) / 1e6
+    env = {**os.environ, "YOLO_OFFLINE": "1", "VIDSEARCH_PRECISION": args.precision}
+    rows = []
+    for n in range(rounds + 1):
+        with tempfile.TemporaryDirectory() as folder:
+            command = [sys.executable, "-m", "vidsearch", "--index", folder, "--clip-model", clip[0],
+                       "--clip-pretrained", clip[1], "--yolo-weights", args.yolo_weights, "--device", "cpu",
+                       "ingest", *map(str, files)]
+            wall, _ = timed_process(command, env)
+        if n:
+            rows.append((f"round {n}", f"{video_s:.1f}", f"{wall:.1f}", f"{video_s / wall:.1f}"))
+    print(f"vidsearch ingest {' '.join(p.name for p in files)}: model {args.model} (random weights), "
+          f"--precision {args.precision}, CPU threads {os.cpu_count()}")
+    print_table(("run", "video s", "wall s", "x realtime"), rows, rule=True)
 
 
 def main() -> None:
@@ -106,6 +149,12 @@ def main() -> None:
     parser.add_argument("--naive-seconds", type=float, default=20.0, help="video seconds the naive loop runs on")
     parser.add_argument("--small-persons", type=float, default=0, metavar="SECONDS",
                         help="also vtest's first SECONDS pasted into static 1080p and 4K scenes, tiles on and off")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "int8"])
+    parser.add_argument("--clips", type=float, default=0, metavar="MINUTES",
+                        help="also a 720p recording of MINUTES and the same cut into 10 s clips, persons on")
+    parser.add_argument("--command", action="store_true",
+                        help="only time whole `vidsearch ingest` commands (process start to exit, caches warm) of "
+                             "the first two files, into a new archive each")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--json", action="store_true", help="print rows as JSON lines too")
     parser.add_argument("--one", help=argparse.SUPPRESS)
@@ -117,6 +166,8 @@ def main() -> None:
         return one(args)
     random_weights(args.model)  # made here if missing, not inside the first measured process
 
+    if args.command:
+        return whole_commands(args)
     paths = [args.footage / f for f in args.files]
     if args.long_minutes:
         # steady state: the clips one after another at 1280x720
@@ -128,19 +179,27 @@ def main() -> None:
             name = f"vtest-in-{size[1]}p-{args.small_persons:g}s.mp4"
             pasted[looped_h264(args.footage, [DEFAULT_FILES[0]], args.small_persons, size, 10, 18, name, at)] = at
     paths += list(pasted)
+    if args.clips:
+        recording = looped_h264(args.footage, list(DEFAULT_FILES), args.clips * 60, (1280, 720), 25, 23,
+                                f"recording-{args.clips:g}min.mp4")
+        paths += [recording, cut_clips(recording, 10.0)]
     print(f"model {args.model} (random weights), YOLO {Path(args.yolo_weights).name}, CPU threads {os.cpu_count()}")
     header = (f"{'video':38s} {'mode':10s} {'video s':>7s} {'wall s':>7s} {'x real':>7s} {'decode':>7s} "
               f"{'detect':>7s} {'embed':>7s} {'write':>7s} {'frames':>6s} {'dups':>5s} {'persons':>7s} "
-              f"{'crops':>5s} {'wall/mdl':>8s} {'RSS MB':>7s} {'vs naive':>8s}")
+              f"{'crops':>5s} {'wall/mdl':>8s} {'RSS MB':>7s} {'vs naive':>8s} {'CLIP':>5s}")
     print(header)
     print("-" * len(header))
     for path in paths:
         rows = [("default", measure(path, args))]
-        rows.append(("no tiles", measure(path, args, "--tiles", "off")) if path in pasted else
-                    ("frames", measure(path, args, "--no-persons")))
-        if not args.no_baseline:
+        if path.is_dir():  # the clips: persons on, as the recording they were cut from
+            pass
+        elif path in pasted:
+            rows.append(("no tiles", measure(path, args, "--tiles", "off")))
+        else:
+            rows.append(("frames", measure(path, args, "--no-persons")))
+        if not args.no_baseline and not path.is_dir():
             rows.append(("naive", measure(path, args, "--naive")))
-        naive_speed = rows[-1][1]["video_s"] / rows[-1][1]["wall_s"] if not args.no_baseline else None
+        naive_speed = rows[-1][1]["video_s"] / rows[-1][1]["wall_s"] if rows[-1][0] == "naive" else None
         for mode, row in rows:
             speed = row["video_s"] / row["wall_s"]
             model_s = row.get("detect_s", 0) + row.get("embed_s", 0)
@@ -151,10 +210,17 @@ def main() -> None:
                 f"{rate(row['frames'], row.get('write_s', 0))} {row['frames']:6d} "
                 f"{row['sampled'] - row['frames']:5d} {row['persons']:7d} {row['crops']:5d} "
                 f"{(row['wall_s'] / model_s if model_s else 0):8.2f} {row['peak_rss_mb']:7.0f} "
-                f"{(speed / naive_speed if naive_speed else 0):8.1f}"
+                f"{(speed / naive_speed if naive_speed else 0):8.1f} {row['precision']:>5s}"
             )
+            if row.get("int8_check") and mode == "default":
+                check = row["int8_check"]
+                print(f"  int8 check on {check['images']} images ({check['crops']} crops): min cosine "
+                      f"{check['min_cosine']:.4f}, labels kept {check['label_agreement']:.3f}, prompt order rho "
+                      f"{check['rank_correlation']:.4f}, {check['fp32_images_per_s']:.1f} -> "
+                      f"{check['int8_images_per_s']:.1f} images/s: {check['precision']}")
             if args.json:
                 print(json.dumps({"video": path.name, "mode": mode, **row}))
+    print("CLIP: the image tower's precision (auto: int8 where the archive's check agrees)")
     print("decode/detect/embed/write: frames (or images) per second of that stage's own time;"
           " wall/mdl: wall time over detect+embed time; vs naive: x-realtime over the naive loop's")
 

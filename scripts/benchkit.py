@@ -103,6 +103,35 @@ def looped_h264(
     return cached(name, make)
 
 
+def cut_clips(recording: Path, seconds: float) -> Path:
+    """A folder of `recording` cut into clips of `seconds` each, re-encoded as a camera writes event clips
+    (made once)."""
+
+    def make(folder: Path) -> None:
+        import av
+
+        folder.mkdir()
+        with av.open(str(recording)) as source:
+            stream = source.streams.video[0]
+            rate = stream.average_rate
+            per_clip = round(seconds * rate)
+            out = None
+            for n, frame in enumerate(source.decode(stream)):
+                if n % per_clip == 0:
+                    if out is not None:
+                        out.mux(clip.encode(None))
+                        out.close()
+                    out = av.open(str(folder / f"clip-{n // per_clip:03d}.mp4"), "w")
+                    clip = out.add_stream("libx264", rate=rate, options={"preset": "ultrafast", "crf": "23"})
+                    clip.width, clip.height, clip.pix_fmt = frame.width, frame.height, "yuv420p"
+                frame.pts, frame.time_base = n % per_clip, 1 / rate
+                out.mux(clip.encode(frame))
+            out.mux(clip.encode(None))
+            out.close()
+
+    return cached(f"{recording.stem}-clips-{seconds:g}s", make)
+
+
 def measured_row(command: list[str]) -> dict:
     """Run a script's measured child process (offline YOLO) and return the JSON row it printed last."""
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "YOLO_OFFLINE": "1"})

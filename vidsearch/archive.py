@@ -37,7 +37,8 @@ class Archive:
 
     @classmethod
     def open(cls, folder: str | Path, **options) -> Archive:
-        """An archive folder with the defaults and the given options (clip_model, clip_pretrained, yolo_weights, device)."""
+        """An archive folder with the defaults and the given options (clip_model, clip_pretrained, yolo_weights, device,
+        precision)."""
         from .config import load_settings
 
         return cls(load_settings(Path(folder), **options))

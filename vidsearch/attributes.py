@@ -13,6 +13,7 @@ import numpy as np
 
 from .errors import ConfigError
 from .records import AttributeMatch
+from .text_encoder import prompt_vectors
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +130,10 @@ class AttributeReader:
     def __init__(self, vocabulary: Vocabulary, embedder):
         self.vocabulary = vocabulary
         prompts = [p for g in vocabulary.groups for label in g.labels for p in label.prompts]
-        embedded = iter(embedder.embed_texts(prompts))
+        # the prompts' own vectors, in the vocabulary's order
+        self.prompt_vectors = prompt_vectors().get(embedder.identity, embedder.text_precision, prompts,
+                                                   embedder.embed_texts)
+        embedded = iter(self.prompt_vectors)
         self.label_vectors = []  # per group: labels x dim
         for group in vocabulary.groups:
             rows = []

@@ -30,9 +30,13 @@ from .cli_live import record, watch
                    "Env: VIDSEARCH_YOLO_WEIGHTS.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True,
               envvar="VIDSEARCH_DEVICE", help="Where models run; auto: CUDA, else Apple MPS, else the CPU.")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "int8"]), default="auto", show_default=True,
+              envvar="VIDSEARCH_PRECISION",
+              help="CLIP's precision; auto: fp16 on CUDA, bf16 on CPUs with AMX, else int8 where a check on the "
+                   "archive's own images agrees with fp32. Env: VIDSEARCH_PRECISION.")
 @click.option("-v", "--verbose", is_flag=True, help="Log what vidsearch does.")
 @click.pass_context
-def cli(ctx, index_dir, clip_model, clip_pretrained, yolo_weights, device, verbose):
+def cli(ctx, index_dir, clip_model, clip_pretrained, yolo_weights, device, precision, verbose):
     """Semantic search over a folder of video: index it once, then find moments and people by describing them.
 
     Example:
@@ -44,7 +48,7 @@ def cli(ctx, index_dir, clip_model, clip_pretrained, yolo_weights, device, verbo
     if verbose:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     settings = load_settings(index_dir, clip_model=clip_model, clip_pretrained=clip_pretrained,
-                             yolo_weights=yolo_weights, device=device)
+                             yolo_weights=yolo_weights, device=device, precision=precision)
     ctx.obj = Context(settings)
     ctx.call_on_close(ctx.obj.close)
 

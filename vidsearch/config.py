@@ -20,7 +20,12 @@ class ClipConfig:
     model: str  # open_clip architecture name, or path to a model-config JSON
     pretrained: str | None  # open_clip pretrained tag, or path to a weights file
     batch_size: int
-    precision: str  # "auto": fp16 on CUDA, bf16 on CPUs with AMX, else fp32; or "fp32" or "bf16" to force one
+    # "auto": fp16 on CUDA, bf16 on CPUs with AMX, else int8 where a check on the archive's own images agrees with
+    # fp32 (vidsearch.precision), fp32 otherwise; or "fp32", "bf16" or "int8" to force one
+    precision: str
+    int8_min_cosine: float = 0.99  # the int8 check's bounds: every sampled image's cosine to its fp32 vector,
+    int8_min_label_agreement: float = 0.95  # the share of attribute answers unchanged,
+    int8_min_rank_correlation: float = 0.95  # and the mean Spearman rho of the vocabulary's prompt order
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +171,7 @@ def load_settings(
     clip_pretrained: str | None = None,
     yolo_weights: str | None = None,
     device: str = "auto",
+    precision: str | None = None,
 ) -> Settings:
     """Defaults with the options a user gives on the command line or in the environment."""
     settings = default_settings(Path(archive))
@@ -174,6 +180,8 @@ def load_settings(
         clip = replace(clip, model=clip_model, pretrained=clip_pretrained)
     elif clip_pretrained is not None:
         clip = replace(clip, pretrained=clip_pretrained)
+    if precision is not None:
+        clip = replace(clip, precision=precision)
     detector = settings.detector
     if yolo_weights is not None:
         detector = replace(detector, weights=yolo_weights)

@@ -16,6 +16,7 @@ from .config import CropConfig, DedupConfig, DetectorConfig, cache_dir
 from .dedup import DuplicateFilter
 from .errors import ConfigError
 from .records import Box, Crop, Detection, Frame
+from .threads import onnx_session_options
 
 TILE_MODES = ("auto", "on", "off")
 # Below this a whole frame shrinks a 60 px person to 40 px or more, which YOLO still finds; above it tiles pay.
@@ -48,7 +49,8 @@ class Detector:
         self.model = YOLO(config.weights, task="detect")
         self.runtime = "torch"
         if device == "cpu" and config.cpu_runtime == "onnxruntime":
-            self.model = YOLO(str(_onnx_export(self.model)), task="detect")
+            exported = _onnx_export(self.model)
+            self.model = YOLO(str(exported), task="detect")
             self.runtime = "onnxruntime"
         names: dict[int, str] = self.model.names
         by_name = {name: class_id for class_id, name in names.items()}
@@ -57,6 +59,18 @@ class Detector:
             raise ConfigError(f"detector {config.weights} has no class {missing}; it knows {sorted(by_name)}")
         self.class_ids = [by_name[label] for label in config.labels]
         self.names = names
+        if self.runtime == "onnxruntime":
+            self._share_cores(exported)
+
+    def _share_cores(self, exported: Path) -> None:
+        """ultralytics makes its ONNX Runtime session, without options, on the first prediction: made here, with
+        a blank frame, then replaced by one with the ingest's thread settings (vidsearch.threads)."""
+        import onnxruntime
+
+        self._predict_batch([np.zeros((64, 64, 3), np.uint8)])
+        self.model.predictor.model.backend.session = onnxruntime.InferenceSession(
+            str(exported), onnx_session_options(), providers=["CPUExecutionProvider"]
+        )
 
     def detect(self, frames: Sequence[Frame], scene: SceneTiles | None = None) -> list[list[Detection]]:
         """Detections for each frame, in frame order.

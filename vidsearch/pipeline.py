@@ -160,11 +160,13 @@ def process_videos(
     on_frames: Callable[[Path, int], None] = lambda path, n: None,
     decoding: DecodeWorker | None = None,
     attributes: Callable[[], AttributeReader] | None = None,
+    before_embedding: Callable[[list[np.ndarray], list[np.ndarray]], None] | None = None,
 ) -> Iterator[tuple[Path, ProcessedVideo | DecodeError]]:
     """Each video's result (or why it could not be decoded: refused, timed out, crashed), in the order given.
 
     `decoding` is a decode worker the caller started early and closes; by default one lives for this call.
     `attributes` gives the reader of the persons' attributes, loaded when a video first has an appearance.
+    `before_embedding` sees each batch's frames and crops before they are embedded (the int8 check's sample).
     """
     sampling = settings.sampling
     worker = decoding or decode_worker(sampling)
@@ -193,7 +195,7 @@ def process_videos(
                 continue
             work.seconds.decode += message.seconds
             crash_point("decoding")
-            _run_models(work, message.frames, embedder, detector)
+            _run_models(work, message.frames, embedder, detector, before_embedding)
             on_frames(message.path, len(message.frames))
     finally:
         stop.set()
@@ -207,7 +209,10 @@ def decode_worker(sampling: SamplingConfig) -> DecodeWorker:
     return DecodeWorker(sampling.reader, sampling.mode, sampling.decode_timeout_s, sampling.decode_cap_s_per_video_s)
 
 
-def _run_models(work: _VideoWork, batch: list[Frame], embedder: ClipEmbedder, detector: Detector | None) -> None:
+def _run_models(
+    work: _VideoWork, batch: list[Frame], embedder: ClipEmbedder, detector: Detector | None,
+    before_embedding: Callable[[list[np.ndarray], list[np.ndarray]], None] | None,
+) -> None:
     frames = work.keep(batch)
     if not frames:
         return
@@ -216,6 +221,8 @@ def _run_models(work: _VideoWork, batch: list[Frame], embedder: ClipEmbedder, de
     work.seconds.detect += time.perf_counter() - started
     chosen = work.track(frames, detections)
     started = time.perf_counter()
+    if before_embedding is not None:
+        before_embedding([frame.image for frame in frames], list(work.pending.values()))
     work.frame_vectors.append(embedder.embed_images([frame.image for frame in frames]))
     work.seconds.embed += time.perf_counter() - started
     _embed_crops(work, chosen, embedder)

@@ -75,6 +75,7 @@ class ArchiveStats:
     index: dict
     device: dict  # the --device setting, the device it picks and why
     cameras: list[dict] = field(default_factory=list)  # camera, videos, seconds, frame_vectors, person_vectors
+    precision: dict | None = None  # the --precision setting and the archive's int8 check (vidsearch.precision)
 
     def to_json(self) -> dict:
         return {
@@ -89,7 +90,7 @@ class ArchiveStats:
             ],
             "failed": [{"path": str(p), "reason": r} for p, r in self.failed],
             "partial": [video.to_json() for video in self.partial],
-            "model": self.model, "index": self.index, "device": self.device,
+            "model": self.model, "index": self.index, "device": self.device, "precision": self.precision,
         }
 
 

@@ -96,6 +96,8 @@ def print_stats(result: dict) -> None:
     model = result["model"]
     click.echo(f"model     {model['identity']['model']} ({model['identity']['weights']})" if model else "model     -")
     click.echo(f"device    {result['device']['device']} ({result['device']['reason']})")
+    if result.get("precision"):
+        print_precision(result["precision"])
     for kind, index in result["index"].items():
         click.echo(f"index     {kind}: {index['vectors']} vectors, {index['bytes'] / 2**20:.1f} MiB ({index['factory']})")
     click.echo(f"partial   {len(result['partial'])}")
@@ -105,6 +107,20 @@ def print_stats(result: dict) -> None:
     click.echo(f"failed    {len(result['failed'])}")
     for failure in result["failed"]:
         click.echo(f"  {printable(failure['path'])}: {printable(failure['reason'])}")
+
+
+def print_precision(precision: dict) -> None:
+    check = precision["int8_check"]
+    if check is None:
+        click.echo(f"precision {precision['setting']} (no int8 check in this archive)")
+        return
+    click.echo(
+        f"precision {precision['setting']}: images in {check['precision']}; int8 check on {check['images']} images "
+        f"({check['crops']} crops): min cosine {check['min_cosine']:.4f} (bound {check['bounds']['min_cosine']}), "
+        f"attribute labels kept {check['label_agreement']:.3f} (bound {check['bounds']['label_agreement']}), "
+        f"prompt order rho {check['rank_correlation']:.4f} (bound {check['bounds']['rank_correlation']}), "
+        f"{check['fp32_images_per_s']:.1f} images/s fp32, {check['int8_images_per_s']:.1f} int8"
+    )
 
 
 def print_index_reports(reports, as_json: bool) -> None:

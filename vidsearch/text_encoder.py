@@ -8,6 +8,7 @@ import hashlib
 import html
 import json
 import logging
+import os
 import re
 import sqlite3
 import threading
@@ -237,6 +238,45 @@ class TextVectorStore:
             log.warning("text vector cache %s is unusable (%s); queries go on without it", self.path, error)
         self._unusable = True
         self.close()
+
+
+class PromptVectors:
+    """Vectors of a fixed list of prompts (the attribute vocabulary's), computed once per model identity, text
+    precision and prompt list, and kept as one file beside the text vector cache: every ingest reads them instead
+    of running the text tower over hundreds of prompts. A cache: a file that cannot be read or written only costs
+    the computing again."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def path(self, identity: ModelIdentity, precision: str, prompts: Sequence[str]) -> Path:
+        key = hashlib.sha256(
+            json.dumps([identity.model, identity.weights, identity.dim, precision, list(prompts)]).encode()
+        ).hexdigest()[:24]
+        return self.folder / f"{re.sub(r'[^A-Za-z0-9._-]', '_', identity.model)}-{key}.npy"
+
+    def get(self, identity: ModelIdentity, precision: str, prompts: Sequence[str],
+            compute: Callable[[Sequence[str]], np.ndarray]) -> np.ndarray:
+        path = self.path(identity, precision, prompts)
+        try:
+            vectors = np.load(path)
+            if vectors.shape == (len(prompts), identity.dim):
+                return vectors
+        except (OSError, ValueError):
+            pass
+        vectors = np.asarray(compute(prompts), dtype=np.float32)
+        partial = path.with_name(f"{path.name}.partial-{os.getpid()}.npy")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(partial, vectors)
+            os.replace(partial, path)
+        except OSError as error:
+            log.info("cannot keep the vocabulary's vectors in %s: %s", path, error)
+        return vectors
+
+
+def prompt_vectors() -> PromptVectors:
+    return PromptVectors(cache_dir() / "vocabulary-vectors")
 
 
 class CachedTextEncoder:

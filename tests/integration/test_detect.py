@@ -58,3 +58,14 @@ def test_the_onnx_runtime_detector_finds_the_same_boxes_as_pytorch(detector):
         for a in onnx:
             best = max(torch, key=lambda b: b.box.iou(a.box))
             assert best.box.iou(a.box) > 0.98 and abs(best.score - a.score) < 0.01
+
+
+def test_the_onnx_session_takes_the_ingests_thread_settings(detector):
+    """ultralytics makes its session without options; the detector's runs with vidsearch.threads' pool."""
+    from vidsearch import threads
+
+    session = detector.model.predictor.model.backend.session
+    options = session.get_session_options()
+    assert options.intra_op_num_threads == threads.model_threads()
+    spin = "1" if threads.idle_threads_spin() else "0"
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == spin

@@ -38,8 +38,13 @@ class Inventory:
                 for v in self.catalog.videos(status="indexed") if v.cut_short
             ],
             model=stored.to_json() if stored else None, index=self.indexes.files(), device=self._device(),
-            cameras=self.catalog.cameras(),
+            cameras=self.catalog.cameras(), precision=self._precision(stored),
         )
+
+    def _precision(self, stored) -> dict:
+        """The --precision setting, and where the archive's int8 check ran, its figures and decision."""
+        check = self.models.int8_check(stored.identity) if stored else None
+        return {"setting": self.settings.clip.precision, "int8_check": check.to_json() if check else None}
 
     def _device(self) -> dict:
         """Where the models would run with these settings, and why."""

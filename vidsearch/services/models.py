@@ -3,6 +3,7 @@ attribute vocabulary and its reader; and the check that a loaded CLIP is the one
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
@@ -11,6 +12,8 @@ from ..config import Settings, resolve_device
 from ..errors import ModelMismatchError
 from ..records import ModelIdentity, StoredModel
 from ..store import Catalog
+
+log = logging.getLogger("vidsearch")
 
 
 class Models:
@@ -22,6 +25,7 @@ class Models:
         self._detector = None
         self._vocabulary = None
         self._attribute_reader = None
+        self._precision_settled = False
 
     @cached_property
     def device(self) -> str:
@@ -42,7 +46,38 @@ class Models:
             self._embedder = ClipEmbedder(clip, self.device, on_loaded=export_text_tower)
             if stored:
                 self._check_identity(stored, self._embedder.identity)
+            check = self.int8_check()
+            if self._embedder.precision == "int8-if-agrees" and check and check.precision == "int8":
+                self._embedder.use_int8()
         return self._embedder
+
+    def int8_check(self, identity: ModelIdentity | None = None):
+        """The archive's recorded comparison of int8 with fp32 image vectors (vidsearch.precision), if it applies
+        to the model of `identity` (default: the loaded CLIP); None before the first ingest on a CPU that takes
+        int8 where it agrees."""
+        from ..precision import PRECISION_KEY, Int8Check
+
+        check = Int8Check.from_json(self.catalog.get_meta(PRECISION_KEY))
+        return check if check and check.applies_to(identity or self.embedder().identity) else None
+
+    def settle_precision(self, frames: list, crops: list) -> None:
+        """Before an ingest embeds its first images (`frames` and `crops`, RGB arrays): where CLIP takes int8 if it
+        agrees and the archive has no decision yet, compare int8 with fp32 on them, record it and follow it."""
+        embedder = self.embedder()
+        if self._precision_settled or not frames:
+            return
+        self._precision_settled = True
+        if embedder.precision != "int8-if-agrees" or self.int8_check() is not None:
+            return
+        import json
+
+        from ..precision import PRECISION_KEY, check_int8
+
+        check = check_int8(embedder, self.attribute_reader(), frames, crops, self.settings.clip)
+        log.info("int8 check on %d images: %s", check.images, check.to_json())
+        self.catalog.set_meta({PRECISION_KEY: json.dumps(check.to_json())})
+        if check.precision == "int8":
+            embedder.use_int8()
 
     def text_encoder(self):
         """Query texts to vectors: the text tower of the archive's model, exported to ONNX at ingest, which needs
