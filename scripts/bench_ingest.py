@@ -113,7 +113,7 @@ def rate(count: float, seconds: float) -> str:
     return f"{count / seconds:7.1f}" if seconds > 0 else "      -"
 
 
-def whole_commands(args, rounds: int = 2) -> None:
+def whole_commands(args, rounds: int = 1) -> None:
     """`vidsearch ingest` of the first two files as a user runs it; a first run warms the caches (exports,
     vocabulary vectors, the weights' hash), the rounds after it are measured."""
     import av

@@ -76,13 +76,12 @@ def process_on_ray(
 
 
 def _process_one(path: Path, settings: Settings, fps: float, persons: bool) -> ProcessedVideo | DecodeError:
-    import torch
-
     from .attributes import AttributeReader, load_vocabulary
     from .detect import Detector
     from .embed import ClipEmbedder
+    from .threads import use_cores
 
-    torch.set_num_threads(settings.distributed.cpus_per_task)
+    use_cores(settings.distributed.cpus_per_task)
     key = (settings.clip, settings.detector, settings.device, settings.search.attributes, persons)
     if key not in _worker_models:
         device = resolve_device(settings.device)

@@ -14,9 +14,20 @@ import os
 # at most this many cores: idle model threads sleep rather than spin
 FEW_CORES = 4
 
+_granted: int | None = None
+
+
+def use_cores(count: int | None) -> None:
+    """Hold this process's pools to `count` cores (a Ray task's share of its machine); None: all it may use."""
+    global _granted
+    _granted = count
+
 
 def cores() -> int:
-    """The cores this process may run on (its affinity, as a container or `taskset` sets it)."""
+    """The cores this process may use: as granted by use_cores, else its affinity (as a container or `taskset` sets
+    it)."""
+    if _granted is not None:
+        return _granted
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS and Windows have no affinity call
