@@ -53,7 +53,7 @@ def build_services(settings: Settings) -> Services:
             from .distribute import RayRunner
 
             # workers load exactly the model this archive holds
-            return RayRunner(replace(ingest_settings, clip=models.embedder().config), ray_address)
+            return RayRunner(replace(ingest_settings, clip=models.worker_clip_config()), ray_address)
         return LocalRunner(ingest_settings, models)
 
     searcher = Searcher(settings, catalog, shards, models, indexes)

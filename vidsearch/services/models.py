@@ -51,6 +51,14 @@ class Models:
                 self._embedder.use_int8()
         return self._embedder
 
+    def worker_clip_config(self):
+        """CLIP's settings for workers elsewhere (Ray): exactly this archive's model, in the precision its images
+        take here, the int8 check's decision; fp32 where auto has none yet, since workers run no check."""
+        embedder = self.embedder()
+        if embedder.precision != "int8-if-agrees":
+            return embedder.config
+        return replace(embedder.config, precision="int8" if embedder.image_precision == "int8" else "fp32")
+
     def int8_check(self, identity: ModelIdentity | None = None):
         """The archive's recorded comparison of int8 with fp32 image vectors (vidsearch.precision), if it applies
         to the model of `identity` (default: the loaded CLIP); None before the first ingest on a CPU that takes
