@@ -12,6 +12,7 @@ from ..config import Settings, resolve_device
 from ..errors import ModelMismatchError
 from ..records import ModelIdentity, StoredModel
 from ..store import Catalog
+from ..threads import prepare_torch
 
 log = logging.getLogger("vidsearch")
 
@@ -30,6 +31,7 @@ class Models:
     @cached_property
     def device(self) -> str:
         # resolved on first model use: "auto" asks torch for a GPU, and a text query needs no torch at all
+        prepare_torch()  # before that first import of torch
         return resolve_device(self.settings.device)
 
     def embedder(self):
