@@ -227,7 +227,7 @@ class Indexes:
         parts = [vectors[np.isin(ids, chosen)] for ids, vectors in self._vector_batches(kind, wanted)]
         return np.concatenate(parts)
 
-    def _recall_queries(self, kind: Kind, wanted: np.ndarray, stored: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    def _recall_queries(self, kind: Kind, wanted: np.ndarray, stored: int = 200) -> tuple[np.ndarray, np.ndarray]:
         """Real query vectors and, for each, the stored vector it is (-1 for none): the attribute vocabulary's
         phrasings as text queries, and stored vectors as queries by example (--like), held out of their own
         answers by recall_at_k."""
