@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .errors import ConfigError
 
 UTC = timezone.utc
-TIME_SOURCES = ("name", "metadata", "mtime", "none")  # in the order they are tried
+TIME_SOURCES = ("name", "metadata", "mtime", "overlay", "none")  # in the order they are tried (mtime or overlay, as asked)
 _EARLIEST_YEAR = 1971  # containers write 1970 or 1904 for "never set"
 
 
