@@ -36,26 +36,21 @@ class TextSpans:
     def add(self, position: int, t: float, readings: list[TextReading]) -> None:
         """The readings of the kept frame at `position` (in the video's list of kept frames), at `t` seconds."""
         self._close_before(t)
-        extended: set[int] = set()
         for reading in readings:
             key = fold(reading.text)
             if not key:
                 continue
-            # the same text twice in one frame (two signs alike) is two spans: each span takes one reading a frame
-            same = [
-                i for i, span in enumerate(self.open)
-                if span.key == key and i not in extended and span.last < t
-            ]
+            # the same text twice in one frame (two signs alike) is two spans: a span takes one reading a frame (one
+            # extended at this frame ends at t)
+            same = [i for i, span in enumerate(self.open) if span.key == key and span.last < t]
             if not same:
                 self.open.append(_Open(key, t, t, 1, reading, position))
-                extended.add(len(self.open) - 1)
                 continue
             i = max(same, key=lambda j: self.open[j].best.box.iou(reading.box))
             span = self.open[i]
             span.last, span.frames = t, span.frames + 1
             if reading.confidence > span.best.confidence:
                 span.best, span.best_position = reading, position
-            extended.add(i)
 
     def hold(self, t: float) -> None:
         """A frame at `t` was dropped as a duplicate of the last kept one: what was on screen still is."""
