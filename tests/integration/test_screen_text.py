@@ -211,5 +211,6 @@ def test_an_archive_of_the_revision_before_upgrades_keeping_its_data_and_indexes
     assert (found.frame_id, found.t, found.reading.text) == (7, 1.0, "KX 4471")
     catalog.remove([1])  # the text goes with its video, from the table and from its full-text index
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT count(*) FROM screen_texts_fts WHERE screen_texts_fts MATCH 'KX447I'").fetchone() == (0,)
+        indexed = db.execute("SELECT count(*) FROM screen_texts_fts WHERE screen_texts_fts MATCH 'KX447I'")
+        assert indexed.fetchone() == (0,)
     assert catalog.screen_texts("kx4471") == []

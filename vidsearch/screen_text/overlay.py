@@ -82,7 +82,9 @@ class OverlayClock:
         return f"the date and time read in {self.shown} of {self.read} frames do not advance with the video"
 
 
-def overlay_start(path: Path, duration: float, zone: ZoneInfo, reader: TextReader, config: ScreenTextConfig) -> OverlayClock:
+def overlay_start(
+    path: Path, duration: float, zone: ZoneInfo, reader: TextReader, config: ScreenTextConfig
+) -> OverlayClock:
     """The video's start from its burned-in date and time (read in `zone`), where it advances with the video."""
     from ..decode import open_video
 

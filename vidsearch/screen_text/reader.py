@@ -28,7 +28,9 @@ class TextReader:
         self.config = config
         self.engine = RapidOCR()
 
-    def read_frames(self, frames: Sequence[Frame], detections: Sequence[Sequence[Detection]]) -> list[list[TextReading]]:
+    def read_frames(
+        self, frames: Sequence[Frame], detections: Sequence[Sequence[Detection]]
+    ) -> list[list[TextReading]]:
         return [self.read(frame, found) for frame, found in zip(frames, detections)]
 
     def read(self, frame: Frame, detections: Sequence[Detection] = ()) -> list[TextReading]:

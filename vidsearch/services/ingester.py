@@ -75,7 +75,8 @@ class Ingester:
             found = list(scan(paths))
             on_event(IngestPlanned(videos=len(found)))
             # the runner's decoder boots while the models load; workers elsewhere load exactly this archive's model
-            screen_text = replace(self.settings.screen_text, enabled=self.settings.screen_text.enabled if ocr is None else ocr)
+            reads_text = self.settings.screen_text.enabled if ocr is None else ocr
+            screen_text = replace(self.settings.screen_text, enabled=reads_text)
             settings = replace(self.settings, sampling=sampling, screen_text=screen_text)
             with closing(self.make_runner(settings, ray_address)) as runner:
                 self.models.embedder()

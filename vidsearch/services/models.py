@@ -1,5 +1,6 @@
 """The models, each loaded on first use and kept: CLIP for pictures, the text encoder for queries, the detector, the
-attribute vocabulary and its reader, the reader of text on screen; and the check that a loaded CLIP is the one the archive's vectors came from."""
+attribute vocabulary and its reader, the reader of text on screen; and the check that a loaded CLIP is the one the
+archive's vectors came from."""
 
 from __future__ import annotations
 

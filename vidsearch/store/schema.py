@@ -117,7 +117,9 @@ class ScreenTextRow(Base):
     screen_texts_fts (FTS5, trigram), kept in step by triggers (migration 0008)."""
 
     __tablename__ = "screen_texts"
-    __table_args__ = (Index("ix_screen_texts_video_start", "video_id", "start"), Index("ix_screen_texts_frame", "frame_id"))
+    __table_args__ = (
+        Index("ix_screen_texts_video_start", "video_id", "start"), Index("ix_screen_texts_frame", "frame_id"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     video_id: Mapped[int] = mapped_column(Integer, ForeignKey("videos.id", ondelete="CASCADE"))
     frame_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("frames.id", ondelete="CASCADE"))

@@ -80,6 +80,7 @@ def _stored(row) -> StoredScreenText:
         within=within,
     )
     return StoredScreenText(
-        id=row["id"], video_id=row["video_id"], video=Path(row["path"]), frame_id=row["frame_id"], frame_index=row["frame_index"], t=row["t"],
+        id=row["id"], video_id=row["video_id"], video=Path(row["path"]), frame_id=row["frame_id"],
+        frame_index=row["frame_index"], t=row["t"],
         start=row["start"], end=row["end"], frames=row["frames"], folded=row["folded"], reading=reading,
     )
