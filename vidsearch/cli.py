@@ -146,7 +146,7 @@ def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start
     """
     given = sum(given is not None for given in (text, image, like))
     if given > 1 or (given == 0 and on_screen is None):
-        raise click.UsageError("give one of TEXT, --image, --like or --text-on-screen")
+        raise click.UsageError("give one of TEXT, --image or --like (or --text-on-screen alone)")
     if show_timings and text is None:
         raise click.UsageError("--timings times text queries")
     before_command, opening = terminal.process_seconds(), time.perf_counter()
