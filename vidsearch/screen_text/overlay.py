@@ -102,7 +102,7 @@ def overlay_start(
                     )
                     if clock is not None:
                         shown.append((frame.t, clock))
-                if len(shown) >= wanted:
+                if read >= wanted:
                     break
     except DecodeError:
         pass  # the frames read before the error still tell
