@@ -146,6 +146,15 @@ videos_t, frames_t, persons_t, meta_t, appearances_t, objects_t, screen_texts_t 
 )
 
 
+# FTS5 virtual tables (made by their migrations); SQLAlchemy models none of them, nor the shadow tables FTS5 keeps
+FULL_TEXT_TABLES = ("screen_texts_fts",)
+
+
+def modelled(name: str | None, type_: str, _parent_names=None) -> bool:
+    """Whether a name in the database belongs to the models (Alembic's include_name): not a full-text table."""
+    return not (type_ == "table" and any(name == t or name.startswith(f"{t}_") for t in FULL_TEXT_TABLES))
+
+
 def alembic_config(connection: Connection | None = None):
     from alembic.config import Config
 
