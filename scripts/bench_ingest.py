@@ -2,9 +2,11 @@
 
     python scripts/bench_ingest.py --footage ../shared/videos --yolo-weights yolo11n.pt --model ViT-B-32
     python scripts/bench_ingest.py --footage ../shared/videos --files --small-persons 30 --no-baseline
+    python scripts/bench_ingest.py --footage ../shared/videos --files scenes/car_traffic_bridge.mp4 --ocr --no-baseline
 
 `--small-persons` adds vtest's first seconds pasted unscaled into static 1080p and 4K scenes, a static camera
 whose people are far away, each ingested with the detector's tiles as configured and with tiles off.
+`--ocr` adds a row per file with the text on screen read (RapidOCR), against the default row of the same run.
 
 Each row runs in its own process, so its peak RSS is its own. CLIP weights are random (speed does not depend
 on their values): `tiny` is the tests' model, `ViT-B-32` the real architecture of the default model.
@@ -31,7 +33,7 @@ DEFAULT_FILES = (
 )
 
 
-def run_pipeline(path: Path, clip: tuple[str, str], yolo: str, persons: bool, tiles: str | None) -> dict:
+def run_pipeline(path: Path, clip: tuple[str, str], yolo: str, persons: bool, tiles: str | None, ocr: bool) -> dict:
     from dataclasses import replace
 
     from vidsearch import Archive
@@ -45,7 +47,9 @@ def run_pipeline(path: Path, clip: tuple[str, str], yolo: str, persons: bool, ti
         archive = Archive(settings)
         with archive:
             archive.embedder(), archive.detector()  # model loading is not ingest time
-            report = archive.ingest([path], persons=persons)
+            if ocr:
+                archive.services.models.text_reader()
+            report = archive.ingest([path], persons=persons, ocr=ocr)
     if report.failed:
         raise SystemExit(f"{path}: {report.failed[0][1]}")
     seconds = report.seconds
@@ -54,6 +58,7 @@ def run_pipeline(path: Path, clip: tuple[str, str], yolo: str, persons: bool, ti
         "sampled": report.frames + report.frames_skipped, "frames": report.frames,
         "persons": report.persons, "crops": report.person_vectors,
         "decode_s": seconds.decode, "detect_s": seconds.detect, "embed_s": seconds.embed, "write_s": seconds.write,
+        "read_s": seconds.read,
     }
 
 
@@ -82,7 +87,7 @@ def one(args) -> None:
     if args.naive:
         row = run_naive(path, clip, args.naive_seconds)
     else:
-        row = run_pipeline(path, clip, args.yolo_weights, args.persons, args.tiles)
+        row = run_pipeline(path, clip, args.yolo_weights, args.persons, args.tiles, args.read_text)
     row["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(row))
 
@@ -107,11 +112,13 @@ def main() -> None:
     parser.add_argument("--small-persons", type=float, default=0, metavar="SECONDS",
                         help="also vtest's first SECONDS pasted into static 1080p and 4K scenes, tiles on and off")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--ocr", action="store_true", help="also each file with the text on screen read (ingest --ocr)")
     parser.add_argument("--json", action="store_true", help="print rows as JSON lines too")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--naive", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-persons", dest="persons", action="store_false", help=argparse.SUPPRESS)
     parser.add_argument("--tiles", help=argparse.SUPPRESS)
+    parser.add_argument("--read-text", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         return one(args)
@@ -138,12 +145,14 @@ def main() -> None:
         rows = [("default", measure(path, args))]
         rows.append(("no tiles", measure(path, args, "--tiles", "off")) if path in pasted else
                     ("frames", measure(path, args, "--no-persons")))
+        if args.ocr:
+            rows.append(("ocr", measure(path, args, "--read-text")))
         if not args.no_baseline:
             rows.append(("naive", measure(path, args, "--naive")))
         naive_speed = rows[-1][1]["video_s"] / rows[-1][1]["wall_s"] if not args.no_baseline else None
         for mode, row in rows:
             speed = row["video_s"] / row["wall_s"]
-            model_s = row.get("detect_s", 0) + row.get("embed_s", 0)
+            model_s = row.get("detect_s", 0) + row.get("embed_s", 0) + row.get("read_s", 0)
             print(
                 f"{path.name[:38]:38s} {mode:10s} {row['video_s']:7.1f} {row['wall_s']:7.1f} {speed:7.1f} "
                 f"{rate(row['sampled'], row.get('decode_s', 0))} {rate(row['frames'], row.get('detect_s', 0))} "
@@ -156,7 +165,7 @@ def main() -> None:
             if args.json:
                 print(json.dumps({"video": path.name, "mode": mode, **row}))
     print("decode/detect/embed/write: frames (or images) per second of that stage's own time;"
-          " wall/mdl: wall time over detect+embed time; vs naive: x-realtime over the naive loop's")
+          " wall/mdl: wall time over detect+embed(+OCR) time; vs naive: x-realtime over the naive loop's")
 
 
 if __name__ == "__main__":

@@ -74,7 +74,8 @@ class Archive:
         self, paths: Iterable[Path], *, fps: float | None = None, persons: bool = True, sample: str | None = None,
         reader: str | None = None, ray_address: str | None = None, camera: str | None = None,
         tz: str | None = None, time_from_mtime: bool = False, roots: Iterable[Path] | None = None,
-        on_event: Callable[[IngestEvent], None] = lambda event: None,
+        on_event: Callable[[IngestEvent], None] = lambda event: None, ocr: bool | None = None,
+        time_from_overlay: bool = False,
     ) -> IngestReport:
         """Index new and changed videos under `paths`; unchanged ones are skipped, bad ones recorded as failed.
 
@@ -82,11 +83,14 @@ class Archive:
         `reader` is "pyav", "decord" or "auto". With `ray_address` ("local", "auto" or a cluster address)
         videos are processed on Ray workers. Each video's camera is `camera`, else the settings' pattern, else the
         first folder under the path (or of `roots`, where given) that holds it; its start time comes from its name (local names in the IANA
-        zone `tz`, default the machine's), else its container's metadata, else, with `time_from_mtime`, its mtime.
+        zone `tz`, default the machine's), else its container's metadata, else, with `time_from_mtime`, its mtime,
+        or with `time_from_overlay`, the date and time drawn on its picture. `ocr` reads the text on screen of kept
+        frames (default: the settings' screen_text.enabled).
         """
         return self.services.ingester.ingest(
             paths, fps=fps, persons=persons, sample=sample, reader=reader, ray_address=ray_address, camera=camera,
-            tz=tz, time_from_mtime=time_from_mtime, roots=roots, on_event=on_event,
+            tz=tz, time_from_mtime=time_from_mtime, roots=roots, on_event=on_event, ocr=ocr,
+            time_from_overlay=time_from_overlay,
         )
 
     def prune(self, under: Iterable[Path] | None = None) -> list[Path]:
@@ -139,6 +143,11 @@ class Archive:
         if timings is not None:
             timings.update(found.timings)
         return found.hits
+
+    def query_screen_text(self, text: str, k: int = 20, where: SearchFilter = EVERYTHING) -> list[Hit]:
+        """Frames where `text` is read on screen (ingest with ocr), tolerant of OCR's confusions; each hit's box is the
+        text's and `hit.screen_text` what was read. To narrow a picture query instead, give `where.screen_text`."""
+        return self.services.searcher.query_screen_text(text, k, where)
 
     def query_image(
         self, path: Path, k: int = 20, kind: SearchKind = "all", exclude: Sequence[str] = (), group: bool = True,

@@ -55,10 +55,13 @@ def cli(ctx, index_dir, clip_model, clip_pretrained, yolo_weights, device, verbo
 @camera_option
 @click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
               help="Process videos on Ray: alone, starts Ray on this machine; or 'auto' or a cluster address.")
+@click.option("--ocr/--no-ocr", default=None,
+              help="Read the text on screen of kept frames, for query --text-on-screen (default: the settings' "
+                   "screen_text.enabled, off as shipped).")
 @json_option
 @click.pass_obj
 @domain_errors
-def ingest(obj: Context, paths, fps, persons, sample, reader, tz, time_from, camera, ray_address, as_json):
+def ingest(obj: Context, paths, fps, persons, sample, reader, tz, time_from, camera, ray_address, ocr, as_json):
     """Index the videos in PATHS (files or folders); only new or changed files are processed.
 
     A file that cannot be read is reported on one line and recorded as failed; the rest goes on, and the
@@ -71,7 +74,9 @@ def ingest(obj: Context, paths, fps, persons, sample, reader, tz, time_from, cam
     """
     from .progress import IngestProgress, json_line
 
-    options = {**ingest_arguments(fps, persons, sample, reader, tz, time_from, camera), "ray_address": ray_address}
+    options = {
+        **ingest_arguments(fps, persons, sample, reader, tz, time_from, camera), "ray_address": ray_address, "ocr": ocr,
+    }
     try:
         if as_json:
             report = obj.archive().ingest(paths, **options, on_event=json_line)
@@ -118,13 +123,16 @@ def ingest(obj: Context, paths, fps, persons, sample, reader, tz, time_from, cam
 @click.option("--group/--no-group", default=True, show_default=True,
               help="Merge frame hits close in time into moments and a person's crops into one appearance; "
                    "--no-group: every matching frame and crop is its own hit.")
+@click.option("--text-on-screen", "on_screen", metavar="TEXT",
+              help="Frames where TEXT is read on screen (ingest --ocr), tolerant of O/0, I/1 and spaces; with TEXT, "
+                   "--image or --like, only hits where it is read.")
 @click.option("--timings", "show_timings", is_flag=True,
               help="Say where the time of a text query went: on stderr, or as \"timings\" in the --json output.")
 @json_option
 @click.pass_obj
 @domain_errors
 def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start, end, objects, cameras, after, before,
-          hours, tz, exclude, group, show_timings, as_json):
+          hours, tz, exclude, group, on_screen, show_timings, as_json):
     """Find moments and persons matching TEXT (or looking like --image, or like hit --like) across the archive.
 
     Person hits are appearances: a person's span in a video, shown at the moment that matches best, with
@@ -133,9 +141,12 @@ def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start
     Example:
 
         vidsearch query "man in red jacket with glasses -bicycle" --kind person -k 5 --json
+
+        vidsearch query --text-on-screen "KX 4471"
     """
-    if sum(given is not None for given in (text, image, like)) != 1:
-        raise click.UsageError("give one of TEXT, --image or --like")
+    given = sum(given is not None for given in (text, image, like))
+    if given > 1 or (given == 0 and on_screen is None):
+        raise click.UsageError("give one of TEXT, --image or --like (or --text-on-screen alone)")
     if show_timings and text is None:
         raise click.UsageError("--timings times text queries")
     before_command, opening = terminal.process_seconds(), time.perf_counter()
@@ -146,10 +157,12 @@ def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start
 
     where = SearchFilter(
         videos=video_glob, start=start, end=end, objects=objects, min_score=min_score, cameras=cameras,
-        **clock_filter(after, before, hours, tz),
+        **clock_filter(after, before, hours, tz), screen_text=on_screen if given else None,
     )
     options = {"k": k, "kind": kind, "exclude": exclude, "group": group, "where": where}
-    if image is not None:
+    if not given:
+        hits = archive.query_screen_text(on_screen, k=k, where=where)
+    elif image is not None:
         hits = archive.query_image(image, **options)
     elif like is not None:
         hits = archive.query_like(like, **options)
@@ -157,7 +170,10 @@ def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start
         hits = archive.query(text, **options, timings=timings)
     unclocked = archive.left_out_without_clock(where)
     if as_json:
-        asked = text if text is not None else {"image": str(image)} if image is not None else {"like": like}
+        asked = (
+            text if text is not None else {"image": str(image)} if image is not None else {"like": like}
+            if like is not None else {"text_on_screen": on_screen}
+        )
         timed = {"timings": {key: round(ms, 2) for key, ms in timings.items()}} if show_timings else {}
         left_out = {"left_out_without_time": unclocked} if where.clocked else {}
         click.echo(json.dumps({"query": asked, "hits": [hit.to_json() for hit in hits], **left_out, **timed}, indent=1))

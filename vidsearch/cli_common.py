@@ -59,9 +59,11 @@ def ingest_options(command):
                      help="Decoding library (default pyav); auto: decord, PyAV where decord cannot read a file."),
         click.option("--tz", metavar="ZONE", help="IANA zone of clock times in file names, e.g. Europe/Berlin "
                      "(default: this machine's zone)."),
-        click.option("--time-from", type=click.Choice(["auto", "mtime"]), default="auto", show_default=True,
+        click.option("--time-from", type=click.Choice(["auto", "mtime", "overlay"]), default="auto",
+                     show_default=True,
                      help="auto: a video's start from its name, else its metadata; mtime: else also its file time "
-                          "less its duration (copying a file changes it)."),
+                          "less its duration (copying a file changes it); overlay: else the date and time drawn on "
+                          "its picture (CCTV exports), read on a few frames."),
     ]):
         command = option(command)
     return command
@@ -77,5 +79,5 @@ def ingest_arguments(fps, persons, sample, reader, tz, time_from, camera=None) -
     """Archive.ingest's keyword options from the values of ingest_options."""
     return {
         "fps": fps, "persons": persons, "sample": sample, "reader": reader, "camera": camera, "tz": tz,
-        "time_from_mtime": time_from == "mtime",
+        "time_from_mtime": time_from == "mtime", "time_from_overlay": time_from == "overlay",
     }

@@ -108,6 +108,17 @@ class ClockConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ScreenTextConfig:
+    enabled: bool  # read text in kept frames at every ingest (ingest --ocr does it for one call)
+    min_confidence: float  # readings the recognizer is less sure of are dropped
+    within_labels: tuple[str, ...]  # detector classes (vehicles) whose boxes are read again at their own scale
+    within_min_height: int  # pixels: a smaller box holds no readable plate or number
+    max_gap_s: float  # the same text read again within this time (and in about the same place) is one span
+    overlay_frames: int  # frames read for the clock of a burned-in overlay (ingest --time-from overlay)
+    overlay_day_first: bool  # an overlay date like 05-06-2024 is day first (else month first, as 08-28-2024 must be)
+
+
+@dataclass(frozen=True, slots=True)
 class DistributedConfig:
     cpus_per_task: int  # CPUs a Ray task reserves, and torch's thread count inside it
     gpus_per_task: float  # GPUs a Ray task reserves when the cluster has GPUs
@@ -127,6 +138,7 @@ class Settings:
     distributed: DistributedConfig
     cameras: CameraConfig
     clock: ClockConfig
+    screen_text: ScreenTextConfig
     device: str = "auto"
     # True when the caller named a CLIP model; otherwise an existing archive's own model is used.
     clip_chosen: bool = field(default=False)
@@ -156,6 +168,7 @@ def default_settings(archive: Path) -> Settings:
         distributed=_section(DistributedConfig, raw["distributed"]),
         cameras=_section(CameraConfig, raw["cameras"]),
         clock=_section(ClockConfig, raw["clock"]),
+        screen_text=_section(ScreenTextConfig, raw["screen_text"]),
     )
 
 

@@ -17,7 +17,7 @@ from .errors import ConfigError, DecodeError
 from .pipeline import process_videos
 from .records import ProcessedVideo
 
-_worker_models: dict = {}  # per Ray worker process: settings -> (embedder, detector, attribute reader)
+_worker_models: dict = {}  # per Ray worker process: settings -> (embedder, detector, attribute reader, text reader)
 
 
 class RayRunner:
@@ -81,9 +81,10 @@ def _process_one(path: Path, settings: Settings, fps: float, persons: bool) -> P
     from .attributes import AttributeReader, load_vocabulary
     from .detect import Detector
     from .embed import ClipEmbedder
+    from .screen_text import TextReader
 
     torch.set_num_threads(settings.distributed.cpus_per_task)
-    key = (settings.clip, settings.detector, settings.device, settings.search.attributes, persons)
+    key = (settings.clip, settings.detector, settings.device, settings.search.attributes, persons, settings.screen_text)
     if key not in _worker_models:
         device = resolve_device(settings.device)
         settings = replace(settings, device=device)
@@ -93,7 +94,10 @@ def _process_one(path: Path, settings: Settings, fps: float, persons: bool) -> P
             detector = Detector(settings.detector, device)
             attributes = settings.search.attributes
             reader = AttributeReader(load_vocabulary(Path(attributes) if attributes else None), embedder)
-        _worker_models[key] = (embedder, detector, reader)
-    embedder, detector, reader = _worker_models[key]
-    [(_, result)] = list(process_videos([path], settings, embedder, detector, fps, attributes=lambda: reader))
+        texts = TextReader(settings.screen_text) if settings.screen_text.enabled else None
+        _worker_models[key] = (embedder, detector, reader, texts)
+    embedder, detector, reader, texts = _worker_models[key]
+    [(_, result)] = list(
+        process_videos([path], settings, embedder, detector, fps, attributes=lambda: reader, text_reader=texts)
+    )
     return result

@@ -46,4 +46,12 @@ class VideoFailed:
     reason: str
 
 
-IngestEvent = IngestPlanned | FramesDone | VideoCutShort | VideoIndexed | VideoSkipped | VideoFailed
+@dataclass(frozen=True, slots=True)
+class NoOverlayClock:
+    """A video's clock time was asked of its picture (--time-from overlay) and could not be read there."""
+
+    path: Path
+    reason: str
+
+
+IngestEvent = IngestPlanned | FramesDone | VideoCutShort | VideoIndexed | VideoSkipped | VideoFailed | NoOverlayClock

@@ -1,5 +1,5 @@
-"""The order of the stages: decode, drop duplicates, detect, track, crop, embed, summarize the tracks and read their
-attributes. Only this module knows it; its result holds everything a video yields.
+"""The order of the stages: decode, drop duplicates, detect, track, crop, embed, read text on screen where asked,
+summarize the tracks and read their attributes. Only this module knows it; its result holds everything a video yields.
 
 Decoding runs ahead in a child process (decode.DecodeWorker, which gives up on a file that hangs its
 decoder) while the models work on the previous batch; a thread here takes its frames into a bounded queue,
@@ -27,6 +27,7 @@ from .detect import Detector, SceneTiles, crop
 from .embed import ClipEmbedder
 from .errors import DecodeError
 from .records import FoundObject, FoundPerson, Frame, ProcessedVideo, SampledFrame, StageSeconds, VideoInfo
+from .screen_text import TextReader, TextSpans
 from .track import Tracker, colour_signature, summarize_tracks
 
 
@@ -61,7 +62,7 @@ _DONE = object()
 class _VideoWork:
     """The running state of one video between its batches."""
 
-    def __init__(self, settings: Settings, dim: int):
+    def __init__(self, settings: Settings, dim: int, reads_text: bool = False):
         self.settings = settings
         self.duplicates = DuplicateFilter(settings.dedup) if settings.dedup.enabled else None
         self.scene = SceneTiles(settings.dedup if settings.dedup.enabled else None)
@@ -76,6 +77,7 @@ class _VideoWork:
         self.frame_vectors: list[np.ndarray] = []
         self.person_vectors: list[np.ndarray] = [np.zeros((0, dim), np.float32)]
         self.seconds = StageSeconds()
+        self.texts = TextSpans(settings.screen_text) if reads_text else None
 
     def keep(self, batch: list[Frame]) -> list[Frame]:
         if self.duplicates is None:
@@ -85,6 +87,8 @@ class _VideoWork:
             if self.duplicates.is_duplicate(frame):
                 self.skipped += 1
                 self.tracker.hold(frame.t)
+                if self.texts is not None:
+                    self.texts.hold(frame.t)
             else:
                 kept.append(frame)
         return kept
@@ -148,6 +152,7 @@ class _VideoWork:
             frame_vectors=np.concatenate(self.frame_vectors) if self.frame_vectors else np.zeros((0, dim), np.float32),
             person_vectors=person_vectors,
             seconds=self.seconds,
+            texts=self.texts.finish() if self.texts is not None else [],
         )
 
 
@@ -160,11 +165,13 @@ def process_videos(
     on_frames: Callable[[Path, int], None] = lambda path, n: None,
     decoding: DecodeWorker | None = None,
     attributes: Callable[[], AttributeReader] | None = None,
+    text_reader: TextReader | None = None,
 ) -> Iterator[tuple[Path, ProcessedVideo | DecodeError]]:
     """Each video's result (or why it could not be decoded: refused, timed out, crashed), in the order given.
 
     `decoding` is a decode worker the caller started early and closes; by default one lives for this call.
     `attributes` gives the reader of the persons' attributes, loaded when a video first has an appearance.
+    `text_reader`, where given, reads the text on screen in kept frames and inside the detector's vehicle boxes.
     """
     sampling = settings.sampling
     worker = decoding or decode_worker(sampling)
@@ -185,7 +192,7 @@ def process_videos(
                 yield message.path, message.error
                 continue
             if work is None:
-                work = _VideoWork(settings, embedder.identity.dim)
+                work = _VideoWork(settings, embedder.identity.dim, reads_text=text_reader is not None)
             if isinstance(message, _End):
                 _embed_crops(work, work.tracker.finish(), embedder)
                 yield message.path, work.result(message.info, message.reader, fps, attributes)
@@ -193,7 +200,7 @@ def process_videos(
                 continue
             work.seconds.decode += message.seconds
             crash_point("decoding")
-            _run_models(work, message.frames, embedder, detector)
+            _run_models(work, message.frames, embedder, detector, text_reader)
             on_frames(message.path, len(message.frames))
     finally:
         stop.set()
@@ -207,14 +214,23 @@ def decode_worker(sampling: SamplingConfig) -> DecodeWorker:
     return DecodeWorker(sampling.reader, sampling.mode, sampling.decode_timeout_s, sampling.decode_cap_s_per_video_s)
 
 
-def _run_models(work: _VideoWork, batch: list[Frame], embedder: ClipEmbedder, detector: Detector | None) -> None:
+def _run_models(
+    work: _VideoWork, batch: list[Frame], embedder: ClipEmbedder, detector: Detector | None,
+    text_reader: TextReader | None = None,
+) -> None:
     frames = work.keep(batch)
     if not frames:
         return
     started = time.perf_counter()
     detections = detector.detect(frames, work.scene) if detector is not None else [[] for _ in frames]
     work.seconds.detect += time.perf_counter() - started
+    first = len(work.frames)
     chosen = work.track(frames, detections)
+    if text_reader is not None:
+        started = time.perf_counter()
+        for position, (frame, readings) in enumerate(zip(frames, text_reader.read_frames(frames, detections)), first):
+            work.texts.add(position, frame.t, readings)
+        work.seconds.read += time.perf_counter() - started
     started = time.perf_counter()
     work.frame_vectors.append(embedder.embed_images([frame.image for frame in frames]))
     work.seconds.embed += time.perf_counter() - started

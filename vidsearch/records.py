@@ -30,7 +30,7 @@ class VideoOrigin:
 
     camera: str
     start: float | None  # UTC seconds since the epoch
-    time_source: str  # "name", "metadata", "mtime" or "none"
+    time_source: str  # "name", "metadata", "mtime", "overlay" or "none"
     zone: str  # the IANA zone its clock times are shown in
 
     def clock_time(self, t: float) -> datetime | None:
@@ -151,6 +151,58 @@ class FoundObject:
     detection: Detection
 
 
+@dataclass(frozen=True, slots=True)
+class TextReading:
+    """A line of text read in one frame: its box in frame pixels, the string and the reader's confidence; `within`
+    is the detection (a vehicle) whose box it was read inside, None for text read in the whole frame."""
+
+    box: Box
+    text: str
+    confidence: float
+    within: Detection | None = None
+
+    def to_json(self) -> dict:
+        within = self.within
+        return {
+            "text": self.text, "confidence": round(self.confidence, 4),
+            "box": [round(v, 1) for v in self.box.as_list()],
+            "within": None if within is None else {
+                "label": within.label, "box": [round(v, 1) for v in within.box.as_list()],
+                "score": round(within.score, 4),
+            },
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenText:
+    """One text seen on screen over a span of consecutive kept frames, kept once: the reading of best confidence
+    (`best`, at its frame) stands for all of them."""
+
+    frame_position: int  # the kept frame of the best reading
+    start: float  # seconds: first and last kept frame the text was read in
+    end: float
+    frames: int  # kept frames it was read in
+    best: TextReading
+
+
+@dataclass(frozen=True, slots=True)
+class StoredScreenText:
+    """A text span as the catalog keeps it: its video, the frame of its best reading (a frame vector's id), its span,
+    its folded form and the reading."""
+
+    id: int
+    video_id: int
+    video: Path
+    frame_id: int
+    frame_index: int
+    t: float
+    start: float
+    end: float
+    frames: int  # kept frames it was read in
+    folded: str
+    reading: TextReading
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Appearance:
     """One person's track through a video, summarized: its span, its best crop and its pooled embedding."""
@@ -206,6 +258,7 @@ class Hit:
     evidence: tuple[AttributeMatch, ...] = ()  # the query's attributes, as this person shows them
     camera: str | None = None
     time: datetime | None = None  # the wall-clock moment of item.t, where the video's start is known
+    screen_text: TextReading | None = None  # the text on screen this hit was found by
 
     def to_json(self) -> dict:
         extra: dict = {}
@@ -215,6 +268,8 @@ class Hit:
             extra["appearance"] = self.appearance
         if self.evidence:
             extra["attributes"] = [match.to_json() for match in self.evidence]
+        if self.screen_text is not None:
+            extra["screen_text"] = self.screen_text.to_json()
         return {
             "rank": self.rank,
             "score": round(self.score, 6),
@@ -275,12 +330,14 @@ class StageSeconds:
     detect: float = 0.0
     embed: float = 0.0
     write: float = 0.0
+    read: float = 0.0  # text on screen
 
     def add(self, other: StageSeconds) -> None:
         self.decode += other.decode
         self.detect += other.detect
         self.embed += other.embed
         self.write += other.write
+        self.read += other.read
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -299,6 +356,7 @@ class ProcessedVideo:
     frame_vectors: np.ndarray
     person_vectors: np.ndarray  # in the order of the embedded persons
     seconds: StageSeconds = field(default_factory=StageSeconds)
+    texts: list[ScreenText] = field(default_factory=list)  # text read on screen, where ingest reads it
 
     @property
     def embedded_persons(self) -> np.ndarray:

@@ -39,6 +39,7 @@ class SearchFilter:
     before: datetime | None = None
     hours: tuple[int, int] | None = None  # minutes of the day in `zone`, start included; across midnight if start > end
     zone: ZoneInfo | None = None  # the zone `hours` are read in
+    screen_text: str | None = None  # only frames (and persons in frames) of spans where this text is read on screen
 
     @property
     def clocked(self) -> bool:
@@ -50,7 +51,7 @@ class SearchFilter:
         """Whether it names a subset of the archive that the catalog can list before any search."""
         return (
             self.videos is not None or self.start is not None or self.end is not None or bool(self.objects)
-            or bool(self.cameras) or self.clocked
+            or bool(self.cameras) or self.clocked or self.screen_text is not None
         )
 
     def matches_video(self, path: Path) -> bool:

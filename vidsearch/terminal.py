@@ -51,6 +51,10 @@ def print_hits(hits) -> None:
                    f"{format_time(hit.item.t)}{span}  {hit.video}{where}  id {hit.item.vector_id}")
         if hit.evidence:
             click.echo("       " + ", ".join(f"{m.label} {m.probability:.2f}" for m in hit.evidence))
+        if hit.screen_text is not None:
+            within = hit.screen_text.within
+            click.echo(f"       text {hit.screen_text.text!r} ({hit.screen_text.confidence:.2f})"
+                       + (f" on a {within.label}" if within else ""))
 
 
 def print_description(described: dict) -> None:

@@ -88,11 +88,14 @@ def create_app(archive, *, token: str | None = None, static: Path = STATIC) -> F
         before: str | None = Query(None, max_length=40, description="Only hits before this ISO date or time."),
         hours: str | None = Query(None, max_length=20, description="Only hits at this time of day: 22:00-06:00."),
         tz: str | None = Query(None, max_length=64, description="IANA zone of after, before and hours."),
+        text_on_screen: str | None = Query(
+            None, max_length=MAX_QUERY_CHARS, description="Only hits where this text is read on screen (ingest --ocr)."
+        ),
     ) -> Hits:
         # a name typed in the page's filter box matches anywhere in the path
         where = SearchFilter(
             videos=f"*{video}*" if video else None, start=t_min, end=t_max, cameras=tuple(camera),
-            **clock_filter(after, before, hours, tz),
+            **clock_filter(after, before, hours, tz), screen_text=text_on_screen,
         )
         with searching:
             hits = archive.query(q, k=k, kind=kind, where=where)

@@ -18,7 +18,7 @@ from ..config import Settings
 from ..crashpoints import crash_point
 from ..errors import ConfigError, DecodeError
 from ..events import (
-    FramesDone, IngestEvent, IngestPlanned, VideoCutShort, VideoFailed, VideoIndexed, VideoSkipped,
+    FramesDone, IngestEvent, IngestPlanned, NoOverlayClock, VideoCutShort, VideoFailed, VideoIndexed, VideoSkipped,
 )
 from ..records import Item, Kind, ProcessedVideo, VideoFile, VideoOrigin
 from ..reports import IngestReport
@@ -53,13 +53,14 @@ class Ingester:
         self, paths: Iterable[Path], *, fps: float | None = None, persons: bool = True, sample: str | None = None,
         reader: str | None = None, ray_address: str | None = None, camera: str | None = None,
         tz: str | None = None, time_from_mtime: bool = False, roots: Iterable[Path] | None = None,
-        on_event: Callable[[IngestEvent], None] = lambda event: None,
+        on_event: Callable[[IngestEvent], None] = lambda event: None, ocr: bool | None = None,
+        time_from_overlay: bool = False,
     ) -> IngestReport:
         """Index new and changed videos under `paths` (see Archive.ingest)."""
         paths = list(paths)
         rules = OriginRules.for_paths(
             paths if roots is None else list(roots), zone_named(tz), camera=camera, camera_pattern=camera_pattern(self.settings.cameras.pattern),
-            clock_pattern=self.settings.clock.pattern, use_mtime=time_from_mtime,
+            clock_pattern=self.settings.clock.pattern, use_mtime=time_from_mtime, use_overlay=time_from_overlay,
         )
         fps = fps or self.settings.sampling.fps
         if fps <= 0:
@@ -74,11 +75,15 @@ class Ingester:
             found = list(scan(paths))
             on_event(IngestPlanned(videos=len(found)))
             # the runner's decoder boots while the models load; workers elsewhere load exactly this archive's model
-            settings = replace(self.settings, sampling=sampling)
+            reads_text = self.settings.screen_text.enabled if ocr is None else ocr
+            screen_text = replace(self.settings.screen_text, enabled=reads_text)
+            settings = replace(self.settings, sampling=sampling, screen_text=screen_text)
             with closing(self.make_runner(settings, ray_address)) as runner:
                 self.models.embedder()
                 if persons:
                     self.models.detector()
+                if screen_text.enabled or time_from_overlay:
+                    self.models.text_reader()
                 self.indexes.load()
                 self.shards.sweep(keep={v.id for v in self.catalog.videos(status="indexed")})
                 todo = self._plan(found, report, on_event)
@@ -121,6 +126,8 @@ class Ingester:
                     self._fail(path, result.reason, report, on_event, video)
                     continue
                 origin = rules.origin(path, video.mtime_ns, result.info.duration)
+                if rules.use_overlay and origin.start is None:
+                    origin = self._overlay_origin(path, origin, result.info.duration, on_event)
                 with self.writes.writing(f"indexing {path}"):
                     self.commit(video, fingerprint, result, origin)
                 report.add(path, result)
@@ -130,6 +137,18 @@ class Ingester:
                 if time.monotonic() - last_save > self.settings.index.checkpoint_seconds:
                     self.indexes.save()
                     last_save = time.monotonic()
+
+    def _overlay_origin(self, path: Path, origin: VideoOrigin, duration: float, on_event) -> VideoOrigin:
+        """The origin with its start read from the date and time drawn on the picture, where they can be trusted."""
+        from ..screen_text.overlay import overlay_start
+
+        clock = overlay_start(
+            path, duration, zone_named(origin.zone), self.models.text_reader(), self.settings.screen_text
+        )
+        if clock.start is None:
+            on_event(NoOverlayClock(path, clock.why_not))
+            return origin
+        return replace(origin, start=clock.start.timestamp(), time_source="overlay")
 
     def _changed_fingerprint(self, video: VideoFile) -> str | None:
         """The file's fingerprint when it needs indexing; None when the archive already has this content."""

@@ -1,5 +1,6 @@
 """The models, each loaded on first use and kept: CLIP for pictures, the text encoder for queries, the detector, the
-attribute vocabulary and its reader; and the check that a loaded CLIP is the one the archive's vectors came from."""
+attribute vocabulary and its reader, the reader of text on screen; and the check that a loaded CLIP is the one the
+archive's vectors came from."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ class Models:
         self._detector = None
         self._vocabulary = None
         self._attribute_reader = None
+        self._text_reader = None
 
     @cached_property
     def device(self) -> str:
@@ -103,6 +105,14 @@ class Models:
 
             self._attribute_reader = AttributeReader(self.vocabulary(), self.embedder())
         return self._attribute_reader
+
+    def text_reader(self):
+        """RapidOCR, for text on screen."""
+        if self._text_reader is None:
+            from ..screen_text import TextReader
+
+            self._text_reader = TextReader(self.settings.screen_text)
+        return self._text_reader
 
     def close(self) -> None:
         if self._text_encoder is not None:

@@ -14,8 +14,9 @@ import numpy as np
 
 from ..config import Settings
 from ..errors import ConfigError, NotFoundError
-from ..records import Hit, Kind, VideoOrigin
+from ..records import Hit, Item, Kind, VideoOrigin
 from ..reports import Description
+from ..screen_text.fold import fold, match_score, tolerated_edits
 from ..search import EVERYTHING, SearchFilter, best_per_appearance, merge_moments, parse_query, ranked
 from ..shards import Shards
 from ..store import Catalog
@@ -184,7 +185,42 @@ class Searcher:
                 v.id for v in self.catalog.videos(status="indexed")
                 if where.matches_video(v.path) and where.may_hold(v.origin, v.duration)
             ]
-            return self.catalog.vector_ids_within(kind, videos, where.start, where.end, where.objects)
+            ids = self.catalog.vector_ids_within(kind, videos, where.start, where.end, where.objects)
+            if where.screen_text is not None:
+                ids = np.intersect1d(ids, self._on_screen(kind, where.screen_text))
+            return ids
+
+    def _on_screen(self, kind: Kind, text: str) -> np.ndarray:
+        """The vector ids of frames (or persons in frames) within the spans where `text` is read on screen."""
+        found = self.catalog.screen_texts(text, tolerated_edits(fold(text)))
+        spans = [self.catalog.vector_ids_within(kind, [s.video_id], s.start, s.end) for s, _ in found]
+        return np.concatenate(spans) if spans else np.zeros(0, np.int64)
+
+    def query_screen_text(self, text: str, k: int = 20, where: SearchFilter = EVERYTHING) -> list[Hit]:
+        """Spans of frames where `text` is read on screen, each hit at its best reading with the text's box; tolerant
+        of the reader's confusions (O/0, I/1, spaces: screen_text.fold) and of one wrong character in six."""
+        if k < 1:
+            raise ConfigError(f"k must be at least 1, not {k}")
+        wanted = fold(text)
+        if not wanted:
+            raise ConfigError("the text to find on screen has no letters or digits")
+        found = self.catalog.screen_texts(text, tolerated_edits(wanted))
+        origins = self.catalog.origins(stored.video for stored, _ in found)
+        hits = [
+            _placed(
+                Hit(
+                    rank=0, score=match_score(wanted, stored.folded, edits), video=stored.video,
+                    item=Item(
+                        vector_id=stored.frame_id, kind="frame", frame_index=stored.frame_index, t=stored.t,
+                        box=stored.reading.box,
+                    ),
+                    span=(stored.start, stored.end), screen_text=stored.reading,
+                ),
+                origins,
+            )
+            for stored, edits in found
+        ]
+        return ranked([hit for hit in hits if where.admits(hit)])[:k]
 
     def _candidates(self, index, subset: np.ndarray | None, kind: Kind, vector: np.ndarray, fetch: int, clock):
         """(score, id) best first, and whether nothing more is left to fetch. A subset few enough is scored

@@ -13,12 +13,14 @@ from sqlalchemy.engine import Connection
 
 from ..errors import ArchiveError
 from ..records import (
-    Box, CatalogVideo, Item, Kind, ProcessedVideo, StoredAppearance, StoredModel, VideoFile, VideoOrigin,
+    Box, CatalogVideo, Item, Kind, ProcessedVideo, StoredAppearance, StoredModel, StoredScreenText, VideoFile,
+    VideoOrigin,
 )
 from .schema import (
     alembic_config, appearances_t, detection_values, frames_t, head_revision, meta_t, objects_t, persons_t,
-    sqlite_pragmas, videos_t,
+    screen_texts_t, sqlite_pragmas, videos_t,
 )
+from .screen_text import find_screen_texts, screen_text_rows
 
 NEXT_ID = "next_vector_id"
 NEXT_VIDEO_ID = "next_video_id"
@@ -195,8 +197,15 @@ class Catalog:
                         for a in processed.appearances
                     ],
                 )
+            if processed.texts:
+                conn.execute(screen_texts_t.insert(), screen_text_rows(video_id, frame_ids, processed.texts))
             before_commit(video_id, frame_ids, person_ids)
         return video_id, frame_ids, person_ids
+
+    def screen_texts(self, query: str, max_edits: int = 0) -> list[tuple[StoredScreenText, int]]:
+        """Text spans holding `query` (folded: see screen_text.fold) within `max_edits` edits, with their edits."""
+        with self.engine.connect() as conn:
+            return find_screen_texts(conn, query, max_edits)
 
     # --- vectors' meaning -----------------------------------------------------------------------------
 

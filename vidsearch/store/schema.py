@@ -111,10 +111,48 @@ class ObjectRow(DetectionColumns, Base):
     frame_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("frames.id", ondelete="CASCADE"))
 
 
+class ScreenTextRow(Base):
+    """A text read on screen over a span of consecutive kept frames, kept at its best reading (frame, box, string,
+    confidence); `within_*` is the detection (a vehicle) it was read inside. Its folded form is full-text indexed in
+    screen_texts_fts (FTS5, trigram), kept in step by triggers (migration 0008)."""
 
-videos_t, frames_t, persons_t, meta_t, appearances_t, objects_t = (
-    m.__table__ for m in (VideoRow, FrameRow, PersonRow, MetaRow, AppearanceRow, ObjectRow)
+    __tablename__ = "screen_texts"
+    __table_args__ = (
+        Index("ix_screen_texts_video_start", "video_id", "start"), Index("ix_screen_texts_frame", "frame_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    video_id: Mapped[int] = mapped_column(Integer, ForeignKey("videos.id", ondelete="CASCADE"))
+    frame_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("frames.id", ondelete="CASCADE"))
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float] = mapped_column(Float)
+    frames: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(String)
+    folded: Mapped[str] = mapped_column(String)  # screen_text.fold: what queries are matched against
+    confidence: Mapped[float] = mapped_column(Float)
+    x1: Mapped[float] = mapped_column(Float)
+    y1: Mapped[float] = mapped_column(Float)
+    x2: Mapped[float] = mapped_column(Float)
+    y2: Mapped[float] = mapped_column(Float)
+    within_label: Mapped[str | None] = mapped_column(String)
+    within_score: Mapped[float | None] = mapped_column(Float)
+    within_x1: Mapped[float | None] = mapped_column(Float)
+    within_y1: Mapped[float | None] = mapped_column(Float)
+    within_x2: Mapped[float | None] = mapped_column(Float)
+    within_y2: Mapped[float | None] = mapped_column(Float)
+
+
+videos_t, frames_t, persons_t, meta_t, appearances_t, objects_t, screen_texts_t = (
+    m.__table__ for m in (VideoRow, FrameRow, PersonRow, MetaRow, AppearanceRow, ObjectRow, ScreenTextRow)
 )
+
+
+# FTS5 virtual tables (made by their migrations); SQLAlchemy models none of them, nor the shadow tables FTS5 keeps
+FULL_TEXT_TABLES = ("screen_texts_fts",)
+
+
+def modelled(name: str | None, type_: str, _parent_names=None) -> bool:
+    """Whether a name in the database belongs to the models (Alembic's include_name): not a full-text table."""
+    return not (type_ == "table" and any(name == t or name.startswith(f"{t}_") for t in FULL_TEXT_TABLES))
 
 
 def alembic_config(connection: Connection | None = None):
