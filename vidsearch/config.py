@@ -26,7 +26,7 @@ class ClipConfig:
 @dataclass(frozen=True, slots=True)
 class DetectorConfig:
     weights: str  # ultralytics weights name (downloaded by ultralytics) or local path
-    labels: tuple[str, ...]  # class names that are tracked, cropped and embedded (persons)
+    labels: tuple[str, ...]  # class names that are tracked, cropped and embedded (persons, vehicles)
     objects: bool  # keep the detector's other classes too, as objects per frame, to filter searches by
     confidence: float
     merge_iou: float  # boxes overlapping more than this are one object
@@ -79,6 +79,13 @@ class TrackConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ThingsConfig:
+    # family name -> {"classes": [...], "attributes": vocabulary file in configs/ or a path, "track": {key: value}
+    # overriding the track settings}: how tracked classes are grouped, read and followed (vidsearch.things)
+    families: dict
+
+
+@dataclass(frozen=True, slots=True)
 class IndexConfig:
     factory: str  # faiss index_factory string
     checkpoint_seconds: float  # how often ingest saves the index while running
@@ -122,6 +129,7 @@ class Settings:
     sampling: SamplingConfig
     dedup: DedupConfig
     track: TrackConfig
+    things: ThingsConfig
     index: IndexConfig
     search: SearchConfig
     distributed: DistributedConfig
@@ -151,6 +159,7 @@ def default_settings(archive: Path) -> Settings:
         sampling=_section(SamplingConfig, raw["sampling"]),
         dedup=_section(DedupConfig, raw["dedup"]),
         track=_section(TrackConfig, raw["track"]),
+        things=_section(ThingsConfig, raw["things"]),
         index=_section(IndexConfig, raw["index"]),
         search=_section(SearchConfig, raw["search"]),
         distributed=_section(DistributedConfig, raw["distributed"]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
@@ -53,7 +53,7 @@ class Ingester:
         self, paths: Iterable[Path], *, fps: float | None = None, persons: bool = True, sample: str | None = None,
         reader: str | None = None, ray_address: str | None = None, camera: str | None = None,
         tz: str | None = None, time_from_mtime: bool = False, roots: Iterable[Path] | None = None,
-        on_event: Callable[[IngestEvent], None] = lambda event: None,
+        on_event: Callable[[IngestEvent], None] = lambda event: None, track: Sequence[str] | None = None,
     ) -> IngestReport:
         """Index new and changed videos under `paths` (see Archive.ingest)."""
         paths = list(paths)
@@ -74,7 +74,8 @@ class Ingester:
             found = list(scan(paths))
             on_event(IngestPlanned(videos=len(found)))
             # the runner's decoder boots while the models load; workers elsewhere load exactly this archive's model
-            settings = replace(self.settings, sampling=sampling)
+            detector = replace(self.settings.detector, labels=tuple(track)) if track else self.settings.detector
+            settings = replace(self.settings, sampling=sampling, detector=detector)
             with closing(self.make_runner(settings, ray_address)) as runner:
                 self.models.embedder()
                 if persons:
