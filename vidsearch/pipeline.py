@@ -1,5 +1,6 @@
 """The order of the stages: decode, drop duplicates, detect, track (persons, vehicles: each family of tracked classes
-on its own), crop, embed, summarize the tracks and read their attributes. Only this module knows it; its result holds everything a video yields.
+on its own), crop, embed, summarize the tracks and read their attributes. Only this module knows it; its result holds
+everything a video yields.
 
 Decoding runs ahead in a child process (decode.DecodeWorker, which gives up on a file that hangs its
 decoder) while the models work on the previous batch; a thread here takes its frames into a bounded queue,

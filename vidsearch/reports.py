@@ -75,11 +75,12 @@ class ArchiveStats:
     index: dict
     device: dict  # the --device setting, the device it picks and why
     cameras: list[dict] = field(default_factory=list)  # camera, videos, seconds, frame_vectors, person_vectors
+    tracked: dict[str, int] = field(default_factory=dict)  # appearances per tracked class: person, car...
 
     def to_json(self) -> dict:
         return {
             "archive": str(self.folder), "videos": self.videos, "frames": self.frames, "persons": self.persons,
-            "appearances": self.appearances, "video_seconds": round(self.video_seconds, 3),
+            "appearances": self.appearances, "tracked": self.tracked, "video_seconds": round(self.video_seconds, 3),
             "cameras": [
                 {
                     "camera": c["camera"], "videos": c["videos"], "hours": round(c["seconds"] / 3600, 4),

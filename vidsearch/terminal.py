@@ -90,6 +90,8 @@ def print_stats(result: dict) -> None:
     click.echo(f"videos    {result['videos']} ({result['video_seconds'] / 3600:.2f} h)")
     click.echo(f"frames    {result['frames']}")
     click.echo(f"persons   {result['persons']}")
+    if result["tracked"]:
+        click.echo("tracked   " + ", ".join(f"{count} {label}" for label, count in result["tracked"].items()))
     for camera in result["cameras"]:
         click.echo(f"camera    {camera['camera']}: {camera['videos']} videos, {camera['hours']:.2f} h, "
                    f"{camera['vectors']} vectors")

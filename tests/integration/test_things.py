@@ -9,6 +9,7 @@ here claims a white van is found).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import numpy as np
@@ -203,3 +204,19 @@ def test_an_archive_of_revision_0005_upgrades_and_keeps_its_appearances(tmp_path
     assert catalog.counts()["persons"] == 2
     # cars kept as objects by the older version are what `retrack` tracks
     assert [d.label for d in catalog.objects_of_video(1, ["car"])[2]] == ["car"]
+
+
+def test_retrack_and_stats_on_the_command_line(bridge, options):
+    archive, root = bridge
+    base = global_options(archive.settings.archive, options)
+    runner = CliRunner()
+    retracked = runner.invoke(cli, [*base, "retrack", "--track", "car,truck", "--json"])
+    # vehicles were tracked at ingest: no untracked car is left to track, so nothing is decoded
+    assert retracked.exit_code == 0, retracked.output
+    assert json.loads(retracked.output) | {"wall_seconds": 0} == {
+        "videos": 0, "appearances": 0, "crops": 0, "unchanged": 1, "failed": [], "wall_seconds": 0,
+    }
+    stats = json.loads(runner.invoke(cli, [*base, "stats", "--json"]).output)
+    labels = [a.label for a in archive.catalog.appearances_of_video(archive.catalog.video(root / BRIDGE).id)]
+    assert stats["tracked"] == {label: labels.count(label) for label in sorted(set(labels))}
+    assert stats["tracked"]["car"] >= 5

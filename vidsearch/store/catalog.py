@@ -409,6 +409,12 @@ class Catalog:
         with self.engine.connect() as conn:
             return [dict(row) for row in conn.execute(query).mappings()]
 
+    def appearances_per_label(self) -> dict[str, int]:
+        """How many appearances of each tracked class (person, car...) the archive holds."""
+        query = select(appearances_t.c.label, func.count()).group_by(appearances_t.c.label).order_by(appearances_t.c.label)
+        with self.engine.connect() as conn:
+            return {label: count for label, count in conn.execute(query)}
+
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             return {
