@@ -36,7 +36,7 @@ from .things import Family, families, family_of
 from .track import Tracker, colour_signature, summarize_tracks
 
 # the attribute reader of a family of tracked classes (None: the family has no vocabulary)
-AttributeReaders = Callable[[str], "AttributeReader | None"]
+AttributeReaders = Callable[[str], AttributeReader | None]
 
 
 @dataclass(frozen=True, slots=True)

@@ -310,6 +310,16 @@ class ProcessedVideo:
         """Which of `persons` have a vector, as a boolean mask."""
         return np.array([p.embedded for p in self.persons], dtype=bool)
 
+    def crop_items(self, person_ids: np.ndarray) -> list[Item]:
+        """What the embedded crops' vectors mean, in the order of `person_vectors`, given every person's id."""
+        return [
+            Item(
+                vector_id=int(i), kind="person", frame_index=self.frames[p.frame_position].frame_index,
+                t=self.frames[p.frame_position].t, box=p.detection.box, detector_score=p.detection.score,
+            )
+            for i, p in zip(person_ids[self.embedded_persons], (p for p in self.persons if p.embedded))
+        ]
+
 
 @dataclass(frozen=True, slots=True)
 class CatalogVideo:

@@ -188,7 +188,8 @@ def test_an_archive_of_revision_0005_upgrades_and_keeps_its_appearances(tmp_path
         db.execute("INSERT INTO videos (id, path, size, mtime_ns, status, indexed_at, camera) "
                    "VALUES (1, '/v.mp4', 1, 1, 'indexed', 0, 'cam')")
         db.execute("INSERT INTO frames VALUES (1, 1, 0, 0.0), (2, 1, 10, 1.0)")
-        db.execute("INSERT INTO persons VALUES (3, 1, 'person', 0.9, 0, 0, 10, 20, 0, 1), (4, 2, 'person', 0.8, 1, 1, 11, 21, 0, 1)")
+        db.execute("INSERT INTO persons VALUES (3, 1, 'person', 0.9, 0, 0, 10, 20, 0, 1), "
+                   "(4, 2, 'person', 0.8, 1, 1, 11, 21, 0, 1)")
         db.execute("INSERT INTO appearances (id, video_id, track, start, end, detections, best_person_id, attributes) "
                    "VALUES (7, 1, 0, 0.0, 1.0, 2, 3, '{\"glasses\": {\"glasses\": 0.8, \"none\": 0.2}}')")
         db.execute("INSERT INTO objects (frame_id, label, score, x1, y1, x2, y2) VALUES (2, 'car', 0.7, 0, 0, 50, 40)")

@@ -50,7 +50,9 @@ def test_families_group_the_tracked_classes_with_their_own_speeds():
     assert found["vehicle"].classes == ("car", "truck", "bus", "motorcycle", "bicycle")
     assert found["vehicle"].track.max_speed > found["person"].track.max_speed
     only = families(SETTINGS, ("person", "bus", "dog"))
-    assert {name: f.classes for name, f in only.items()} == {"person": ("person",), "vehicle": ("bus",), "dog": ("dog",)}
+    assert {name: f.classes for name, f in only.items()} == {
+        "person": ("person",), "vehicle": ("bus",), "dog": ("dog",)
+    }
     assert only["dog"].attributes is None and only["dog"].track == SETTINGS.track
     assert set(every_family(SETTINGS)) == {"person", "vehicle"}
 

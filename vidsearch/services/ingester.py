@@ -160,13 +160,7 @@ class Ingester:
             items = [
                 Item(vector_id=int(i), kind="frame", frame_index=f.frame_index, t=f.t)
                 for i, f in zip(frame_ids, frames)
-            ] + [
-                Item(
-                    vector_id=int(i), kind="person", frame_index=frames[p.frame_position].frame_index,
-                    t=frames[p.frame_position].t, box=p.detection.box, detector_score=p.detection.score,
-                )
-                for i, p in zip(person_ids[embedded], (p for p in result.persons if p.embedded))
-            ]
+            ] + result.crop_items(person_ids)
             vectors = np.concatenate([result.frame_vectors, result.person_vectors])
             self.shards.write(video_id, video.path, items, vectors)
             crash_point("shard-written")

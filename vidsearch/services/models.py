@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from functools import cached_property
-from pathlib import Path
 
 from ..config import Settings, resolve_device
 from ..errors import ModelMismatchError

@@ -14,7 +14,7 @@ import numpy as np
 from ..config import Settings
 from ..errors import ConfigError, DecodeError
 from ..pipeline import decode_worker, track_again
-from ..records import CatalogVideo, Item, ProcessedVideo
+from ..records import CatalogVideo, ProcessedVideo
 from ..shards import Shards
 from ..store import Catalog
 from .indexes import Indexes
@@ -115,22 +115,12 @@ class Retracker:
         return result
 
     def _commit(self, video: CatalogVideo, frame_ids: list[int], result: ProcessedVideo, classes) -> None:
-        embedded = result.embedded_persons
-        frames = result.frames
-
         def write_shard(person_ids: np.ndarray) -> None:
-            items = [
-                Item(
-                    vector_id=int(i), kind="person", frame_index=frames[p.frame_position].frame_index,
-                    t=frames[p.frame_position].t, box=p.detection.box, detector_score=p.detection.score,
-                )
-                for i, p in zip(person_ids[embedded], (p for p in result.persons if p.embedded))
-            ]
-            self.shards.append(video.id, video.path, items, result.person_vectors)
+            self.shards.append(video.id, video.path, result.crop_items(person_ids), result.person_vectors)
 
         with self.writes.writing(f"retracking {video.path}"):
             person_ids = self.catalog.add_tracks(
                 video.id, frame_ids, result.persons, result.appearances, classes, write_shard
             )
         self.indexes.caught_up()
-        self.indexes.add("person", person_ids[embedded], result.person_vectors)
+        self.indexes.add("person", person_ids[result.embedded_persons], result.person_vectors)

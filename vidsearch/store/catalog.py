@@ -223,7 +223,8 @@ class Catalog:
         """A video's kept frames in time order, with their ids."""
         query = select(frames_t).where(frames_t.c.video_id == video_id).order_by(frames_t.c.t)
         with self.engine.connect() as conn:
-            return [(r["id"], SampledFrame(frame_index=r["frame_index"], t=r["t"])) for r in conn.execute(query).mappings()]
+            rows = conn.execute(query).mappings()
+            return [(r["id"], SampledFrame(frame_index=r["frame_index"], t=r["t"])) for r in rows]
 
     def objects_of_video(self, video_id: int, labels: Sequence[str]) -> dict[int, list[Detection]]:
         """A video's untracked detections of some classes, by frame id."""
@@ -411,7 +412,8 @@ class Catalog:
 
     def appearances_per_label(self) -> dict[str, int]:
         """How many appearances of each tracked class (person, car...) the archive holds."""
-        query = select(appearances_t.c.label, func.count()).group_by(appearances_t.c.label).order_by(appearances_t.c.label)
+        label = appearances_t.c.label
+        query = select(label, func.count()).group_by(label).order_by(label)
         with self.engine.connect() as conn:
             return {label: count for label, count in conn.execute(query)}
 
