@@ -3,10 +3,13 @@
     python scripts/bench_ingest.py --footage ../shared/videos --yolo-weights yolo11n.pt --model ViT-B-32
     python scripts/bench_ingest.py --footage ../shared/videos --files --small-persons 30 --no-baseline
     python scripts/bench_ingest.py --footage ../shared/videos --files scenes/car_traffic_bridge.mp4 --ocr --no-baseline
+    python scripts/bench_ingest.py --footage ../shared/videos --vehicles --no-baseline
 
 `--small-persons` adds vtest's first seconds pasted unscaled into static 1080p and 4K scenes, a static camera
 whose people are far away, each ingested with the detector's tiles as configured and with tiles off.
 `--ocr` adds a row per file with the text on screen read (RapidOCR), against the default row of the same run.
+`--vehicles` adds two traffic clips and, for every file, a row tracking persons only (`--track person`) beside
+the default, which tracks persons and vehicles: what tracking and embedding vehicles costs.
 
 Each row runs in its own process, so its peak RSS is its own. CLIP weights are random (speed does not depend
 on their values): `tiny` is the tests' model, `ViT-B-32` the real architecture of the default model.
@@ -31,9 +34,12 @@ DEFAULT_FILES = (
     "scenes/rknn_people-walking.mp4",
     "scenes/crowd_walking_1080p.mp4",
 )
+TRAFFIC_FILES = ("scenes/car_traffic_bridge.mp4", "scenes/rknn_cars-highway.mp4")
 
 
-def run_pipeline(path: Path, clip: tuple[str, str], yolo: str, persons: bool, tiles: str | None, ocr: bool) -> dict:
+def run_pipeline(
+    path: Path, clip: tuple[str, str], yolo: str, persons: bool, tiles: str | None, ocr: bool, track: str | None
+) -> dict:
     from dataclasses import replace
 
     from vidsearch import Archive
@@ -49,7 +55,7 @@ def run_pipeline(path: Path, clip: tuple[str, str], yolo: str, persons: bool, ti
             archive.embedder(), archive.detector()  # model loading is not ingest time
             if ocr:
                 archive.services.models.text_reader()
-            report = archive.ingest([path], persons=persons, ocr=ocr)
+            report = archive.ingest([path], persons=persons, ocr=ocr, track=track.split(",") if track else None)
     if report.failed:
         raise SystemExit(f"{path}: {report.failed[0][1]}")
     seconds = report.seconds
@@ -87,7 +93,7 @@ def one(args) -> None:
     if args.naive:
         row = run_naive(path, clip, args.naive_seconds)
     else:
-        row = run_pipeline(path, clip, args.yolo_weights, args.persons, args.tiles, args.read_text)
+        row = run_pipeline(path, clip, args.yolo_weights, args.persons, args.tiles, args.read_text, args.track)
     row["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(row))
 
@@ -111,6 +117,8 @@ def main() -> None:
     parser.add_argument("--naive-seconds", type=float, default=20.0, help="video seconds the naive loop runs on")
     parser.add_argument("--small-persons", type=float, default=0, metavar="SECONDS",
                         help="also vtest's first SECONDS pasted into static 1080p and 4K scenes, tiles on and off")
+    parser.add_argument("--vehicles", action="store_true",
+                        help="also the traffic clips, and a row per file tracking persons only")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--ocr", action="store_true", help="also each file with the text on screen read (ingest --ocr)")
     parser.add_argument("--json", action="store_true", help="print rows as JSON lines too")
@@ -119,12 +127,13 @@ def main() -> None:
     parser.add_argument("--no-persons", dest="persons", action="store_false", help=argparse.SUPPRESS)
     parser.add_argument("--tiles", help=argparse.SUPPRESS)
     parser.add_argument("--read-text", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--track", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         return one(args)
     random_weights(args.model)  # made here if missing, not inside the first measured process
 
-    paths = [args.footage / f for f in args.files]
+    paths = [args.footage / f for f in (*args.files, *(TRAFFIC_FILES if args.vehicles else ()))]
     if args.long_minutes:
         # steady state: the clips one after another at 1280x720
         paths.append(looped_h264(args.footage, args.files, args.long_minutes * 60, (1280, 720), 25, 23,
@@ -137,12 +146,14 @@ def main() -> None:
     paths += list(pasted)
     print(f"model {args.model} (random weights), YOLO {Path(args.yolo_weights).name}, CPU threads {os.cpu_count()}")
     header = (f"{'video':38s} {'mode':10s} {'video s':>7s} {'wall s':>7s} {'x real':>7s} {'decode':>7s} "
-              f"{'detect':>7s} {'embed':>7s} {'write':>7s} {'frames':>6s} {'dups':>5s} {'persons':>7s} "
+              f"{'detect':>7s} {'embed':>7s} {'write':>7s} {'frames':>6s} {'dups':>5s} {'tracked':>7s} "
               f"{'crops':>5s} {'wall/mdl':>8s} {'RSS MB':>7s} {'vs naive':>8s}")
     print(header)
     print("-" * len(header))
     for path in paths:
         rows = [("default", measure(path, args))]
+        if args.vehicles:
+            rows.append(("persons", measure(path, args, "--track", "person")))
         rows.append(("no tiles", measure(path, args, "--tiles", "off")) if path in pasted else
                     ("frames", measure(path, args, "--no-persons")))
         if args.ocr:

@@ -17,6 +17,7 @@ from .records import Hit, Kind
 from .reports import ArchiveStats, Description, EvalOutcome, IndexReport, IngestReport
 from .search import EVERYTHING, SearchFilter
 from .services.indexes import KINDS
+from .services.retracker import RetrackReport
 from .services.searcher import SearchKind
 from .store import Catalog
 
@@ -75,7 +76,7 @@ class Archive:
         reader: str | None = None, ray_address: str | None = None, camera: str | None = None,
         tz: str | None = None, time_from_mtime: bool = False, roots: Iterable[Path] | None = None,
         on_event: Callable[[IngestEvent], None] = lambda event: None, ocr: bool | None = None,
-        time_from_overlay: bool = False,
+        time_from_overlay: bool = False, track: Sequence[str] | None = None,
     ) -> IngestReport:
         """Index new and changed videos under `paths`; unchanged ones are skipped, bad ones recorded as failed.
 
@@ -85,13 +86,21 @@ class Archive:
         first folder under the path (or of `roots`, where given) that holds it; its start time comes from its name (local names in the IANA
         zone `tz`, default the machine's), else its container's metadata, else, with `time_from_mtime`, its mtime,
         or with `time_from_overlay`, the date and time drawn on its picture. `ocr` reads the text on screen of kept
-        frames (default: the settings' screen_text.enabled).
+        frames (default: the settings' screen_text.enabled). `track` names the classes tracked into appearances in
+        this call (default: the settings' detector labels).
         """
         return self.services.ingester.ingest(
             paths, fps=fps, persons=persons, sample=sample, reader=reader, ray_address=ray_address, camera=camera,
             tz=tz, time_from_mtime=time_from_mtime, roots=roots, on_event=on_event, ocr=ocr,
-            time_from_overlay=time_from_overlay,
+            time_from_overlay=time_from_overlay, track=track,
         )
+
+    def retrack(
+        self, classes: Sequence[str] | None = None, on_video: Callable[[Path, int | str], None] = lambda p, n: None,
+    ) -> RetrackReport:
+        """Track `classes` (default: the settings' tracked classes: persons and vehicles) in indexed videos that kept
+        them only as objects per frame, from the stored detections (see services.retracker)."""
+        return self.services.retracker.retrack(classes, on_video)
 
     def prune(self, under: Iterable[Path] | None = None) -> list[Path]:
         """Forget videos whose files are gone (in the folders `under`, where given); returns their paths."""

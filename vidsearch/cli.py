@@ -11,7 +11,9 @@ from pathlib import Path
 import click
 
 from . import terminal
-from .cli_common import Context, camera_option, domain_errors, ingest_arguments, ingest_options, json_option
+from .cli_common import (
+    Context, camera_option, domain_errors, ingest_arguments, ingest_options, json_option, kind_option,
+)
 from .cli_live import record, watch
 
 
@@ -58,10 +60,13 @@ def cli(ctx, index_dir, clip_model, clip_pretrained, yolo_weights, device, verbo
 @click.option("--ocr/--no-ocr", default=None,
               help="Read the text on screen of kept frames, for query --text-on-screen (default: the settings' "
                    "screen_text.enabled, off as shipped).")
+@click.option("--track", metavar="CLASS,...",
+              help="Classes tracked into appearances in this call, e.g. person,car,bus (default: the settings' "
+                   "detector labels: person, car, truck, bus, motorcycle, bicycle).")
 @json_option
 @click.pass_obj
 @domain_errors
-def ingest(obj: Context, paths, fps, persons, sample, reader, tz, time_from, camera, ray_address, ocr, as_json):
+def ingest(obj: Context, paths, fps, persons, sample, reader, tz, time_from, camera, ray_address, ocr, track, as_json):
     """Index the videos in PATHS (files or folders); only new or changed files are processed.
 
     A file that cannot be read is reported on one line and recorded as failed; the rest goes on, and the
@@ -74,8 +79,11 @@ def ingest(obj: Context, paths, fps, persons, sample, reader, tz, time_from, cam
     """
     from .progress import IngestProgress, json_line
 
+    from .things import tracked_option
+
     options = {
         **ingest_arguments(fps, persons, sample, reader, tz, time_from, camera), "ray_address": ray_address, "ocr": ocr,
+        "track": tracked_option(track) if track is not None else None,
     }
     try:
         if as_json:
@@ -100,8 +108,7 @@ def ingest(obj: Context, paths, fps, persons, sample, reader, tz, time_from, cam
 @cli.command()
 @click.argument("text", required=False)
 @click.option("-k", type=click.IntRange(1, 10_000), default=20, show_default=True, help="How many hits.")
-@click.option("--kind", type=click.Choice(["all", "frame", "person"]), default="all", show_default=True,
-              help="Search whole frames, person crops, or both.")
+@kind_option("Search whole frames, tracked things (a family: person, vehicle; or a class: car, bus...), or all.")
 @click.option("--image", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Query by example: hits that look like this picture.")
 @click.option("--like", type=int, metavar="ID", help="More like this hit (an id from earlier results).")
@@ -328,6 +335,43 @@ def index_rebuild(obj: Context, as_json):
 
 
 @cli.command()
+@click.option("--track", metavar="CLASS,...",
+              help="Classes to track (default: the settings' tracked classes: person, car, truck, bus, motorcycle, "
+                   "bicycle).")
+@json_option
+@click.pass_obj
+@domain_errors
+def retrack(obj: Context, track, as_json):
+    """Track classes that indexed videos kept only as objects per frame (vehicles, in an archive made before they
+    were tracked) into appearances, from the detections already stored: no detector runs and no frame is embedded
+    again; a video is decoded only if it holds such detections, up to the last of them. Exit code 3 when a video
+    could not be retracked (each is named on stderr).
+
+    Example:
+
+        vidsearch retrack --track car,truck,bus
+    """
+    from .progress import printable
+    from .things import tracked_option
+
+    def on_video(path: Path, outcome: int | str) -> None:
+        if isinstance(outcome, str):
+            click.echo(f"vidsearch: skipped {printable(str(path))}: {outcome}", err=True)
+        elif not as_json:
+            click.echo(f"retracked {printable(str(path))}: {outcome} appearances")
+
+    report = obj.archive().retrack(tracked_option(track) if track is not None else None, on_video)
+    if as_json:
+        click.echo(json.dumps(report.to_json()))
+    else:
+        click.echo(
+            f"retracked {report.videos} videos ({report.appearances} appearances, {report.crops} crops embedded) "
+            f"in {report.wall_seconds:.1f} s; {report.unchanged} unchanged, {len(report.failed)} failed"
+        )
+    sys.exit(3 if report.failed else 0)
+
+
+@cli.command()
 @click.pass_obj
 @domain_errors
 def prune(obj: Context):
@@ -363,8 +407,7 @@ def upgrade(obj: Context):
 @click.argument("ids", nargs=-1, type=int, metavar="[ID]...")
 @click.option("--query", "text", help="Export the hits of this query instead of hits by id.")
 @click.option("-k", type=click.IntRange(1, 1000), default=10, show_default=True, help="Hits exported with --query.")
-@click.option("--kind", type=click.Choice(["all", "frame", "person"]), default="all", show_default=True,
-              help="With --query: search whole frames, person crops, or both.")
+@kind_option("With --query: search whole frames, tracked things (person, vehicle, car...), or all.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to export into.")
 @click.option("--pad", type=click.FloatRange(0, 600), default=3.0, show_default=True,
               help="Seconds of video kept before and after each hit (or its span).")

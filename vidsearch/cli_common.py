@@ -75,6 +75,23 @@ camera_option = click.option(
 )
 
 
+def _checked_kind(ctx: click.Context, _param, value: str) -> str:
+    from .errors import ConfigError
+    from .things import kind_choice
+
+    try:
+        kind_choice(value, ctx.find_object(Context).settings)
+    except ConfigError as error:
+        raise click.BadParameter(str(error).removeprefix(f"--kind {value!r}: ")) from None
+    return value
+
+
+def kind_option(help_text: str):
+    """--kind: all, frame, or a family or class of tracked things (person, vehicle, car...)."""
+    return click.option("--kind", default="all", show_default=True, metavar="all|frame|FAMILY|CLASS",
+                        callback=_checked_kind, help=help_text)
+
+
 def ingest_arguments(fps, persons, sample, reader, tz, time_from, camera=None) -> dict:
     """Archive.ingest's keyword options from the values of ingest_options."""
     return {

@@ -12,6 +12,7 @@ from .services.ingester import Ingester
 from .services.inventory import Inventory
 from .services.media import Media
 from .services.models import Models
+from .services.retracker import Retracker
 from .services.searcher import Searcher
 from .services.writes import WriteGuard
 from .shards import Shards
@@ -27,6 +28,7 @@ class Services:
     models: Models
     indexes: Indexes  # frame.faiss, person.faiss and their .json and re-rank files
     ingester: Ingester
+    retracker: Retracker
     searcher: Searcher
     media: Media  # thumbs/, frames/, clips/, exports/
     inventory: Inventory
@@ -60,6 +62,7 @@ def build_services(settings: Settings) -> Services:
     return Services(
         settings=settings, catalog=catalog, shards=shards, writes=writes, models=models, indexes=indexes,
         ingester=Ingester(settings, catalog, shards, models, indexes, writes, make_runner),
+        retracker=Retracker(settings, catalog, shards, models, indexes, writes),
         searcher=searcher, media=Media(settings, catalog, searcher),
         inventory=Inventory(settings, catalog, models, indexes, searcher),
     )

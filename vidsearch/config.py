@@ -26,7 +26,7 @@ class ClipConfig:
 @dataclass(frozen=True, slots=True)
 class DetectorConfig:
     weights: str  # ultralytics weights name (downloaded by ultralytics) or local path
-    labels: tuple[str, ...]  # class names that are tracked, cropped and embedded (persons)
+    labels: tuple[str, ...]  # class names that are tracked, cropped and embedded (persons, vehicles)
     objects: bool  # keep the detector's other classes too, as objects per frame, to filter searches by
     confidence: float
     merge_iou: float  # boxes overlapping more than this are one object
@@ -76,6 +76,13 @@ class TrackConfig:
     jitter: float  # how far a box's centre shifts, in box heights, for a person standing still
     max_colour_distance: float  # above this colour difference (0-1) two crops are not the same person
     crop_window_s: float  # each track embeds its best crop once per window
+
+
+@dataclass(frozen=True, slots=True)
+class ThingsConfig:
+    # family name -> {"classes": [...], "attributes": vocabulary file in configs/ or a path, "track": {key: value}
+    # overriding the track settings}: how tracked classes are grouped, read and followed (vidsearch.things)
+    families: dict
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +140,7 @@ class Settings:
     sampling: SamplingConfig
     dedup: DedupConfig
     track: TrackConfig
+    things: ThingsConfig
     index: IndexConfig
     search: SearchConfig
     distributed: DistributedConfig
@@ -163,6 +171,7 @@ def default_settings(archive: Path) -> Settings:
         sampling=_section(SamplingConfig, raw["sampling"]),
         dedup=_section(DedupConfig, raw["dedup"]),
         track=_section(TrackConfig, raw["track"]),
+        things=_section(ThingsConfig, raw["things"]),
         index=_section(IndexConfig, raw["index"]),
         search=_section(SearchConfig, raw["search"]),
         distributed=_section(DistributedConfig, raw["distributed"]),

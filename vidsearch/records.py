@@ -205,7 +205,8 @@ class StoredScreenText:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Appearance:
-    """One person's track through a video, summarized: its span, its best crop and its pooled embedding."""
+    """One tracked thing's track through a video (a person, a car...), summarized: its class, span, best crop,
+    pooled embedding and the direction it travelled."""
 
     track: int
     start: float  # seconds: first and last sampled frame the person is seen in
@@ -214,6 +215,8 @@ class Appearance:
     best: int  # position, in the video's list of persons, of the embedded crop with the best view
     pooled: np.ndarray  # mean of the track's crop vectors, normalized
     attributes: dict[str, dict[str, float]] = field(default_factory=dict)  # group -> label -> probability
+    label: str = "person"  # the class most of its detections were given
+    direction: str | None = None  # left, right, towards, away or still, from its boxes (TRAVEL_DIRECTIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +246,7 @@ class Item:
     t: float
     box: Box | None = None
     detector_score: float | None = None
+    label: str | None = None  # a crop's detector class (person, car...); None for whole frames
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +288,7 @@ class Hit:
             "detector_score": (
                 round(self.item.detector_score, 4) if self.item.detector_score is not None else None
             ),
+            "label": self.item.label,
             **extra,
         }
 
@@ -363,6 +368,16 @@ class ProcessedVideo:
         """Which of `persons` have a vector, as a boolean mask."""
         return np.array([p.embedded for p in self.persons], dtype=bool)
 
+    def crop_items(self, person_ids: np.ndarray) -> list[Item]:
+        """What the embedded crops' vectors mean, in the order of `person_vectors`, given every person's id."""
+        return [
+            Item(
+                vector_id=int(i), kind="person", frame_index=self.frames[p.frame_position].frame_index,
+                t=self.frames[p.frame_position].t, box=p.detection.box, detector_score=p.detection.score,
+            )
+            for i, p in zip(person_ids[self.embedded_persons], (p for p in self.persons if p.embedded))
+        ]
+
 
 @dataclass(frozen=True, slots=True)
 class CatalogVideo:
@@ -379,6 +394,8 @@ class CatalogVideo:
     duration: float | None = None  # seconds of frames indexed
     declared_duration: float | None = None  # seconds the file's header says it lasts (None before revision 0004)
     origin: VideoOrigin | None = None  # None for a video that failed
+    sample_fps: float | None = None  # frames it was sampled at per second
+    reader: str | None = None  # the library that decoded it
 
     @property
     def cut_short(self) -> bool:
@@ -397,3 +414,4 @@ class StoredAppearance:
     detections: int
     best_person_id: int | None
     attributes: dict[str, dict[str, float]]
+    label: str = "person"

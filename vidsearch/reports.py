@@ -75,11 +75,12 @@ class ArchiveStats:
     index: dict
     device: dict  # the --device setting, the device it picks and why
     cameras: list[dict] = field(default_factory=list)  # camera, videos, seconds, frame_vectors, person_vectors
+    tracked: dict[str, int] = field(default_factory=dict)  # appearances per tracked class: person, car...
 
     def to_json(self) -> dict:
         return {
             "archive": str(self.folder), "videos": self.videos, "frames": self.frames, "persons": self.persons,
-            "appearances": self.appearances, "video_seconds": round(self.video_seconds, 3),
+            "appearances": self.appearances, "tracked": self.tracked, "video_seconds": round(self.video_seconds, 3),
             "cameras": [
                 {
                     "camera": c["camera"], "videos": c["videos"], "hours": round(c["seconds"] / 3600, 4),
@@ -112,7 +113,7 @@ class Description:
 
     item: Item
     video: Path
-    appearance: StoredAppearance | None  # for a person: the track it belongs to, with its attributes
+    appearance: StoredAppearance | None  # for a tracked thing: the track it belongs to, with its attributes
     origin: VideoOrigin | None = None  # the video's camera and clock
 
     def to_json(self) -> dict:
@@ -125,12 +126,13 @@ class Description:
             "time_source": origin.time_source if origin else None,
             "frame_index": item.frame_index, "box": [round(v, 1) for v in item.box.as_list()] if item.box else None,
             "detector_score": round(item.detector_score, 4) if item.detector_score is not None else None,
+            "label": item.label,
         }
         if self.appearance is not None:
             a = self.appearance
             described["appearance"] = {
-                "id": a.id, "start": round(a.start, 3), "end": round(a.end, 3), "detections": a.detections,
-                "best_id": a.best_person_id,
+                "id": a.id, "label": a.label, "start": round(a.start, 3), "end": round(a.end, 3),
+                "detections": a.detections, "best_id": a.best_person_id,
                 "attributes": {
                     group: dict(sorted(((label, round(p, 4)) for label, p in labels.items()), key=lambda lp: -lp[1]))
                     for group, labels in a.attributes.items()

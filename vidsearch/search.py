@@ -143,7 +143,7 @@ def best_per_appearance(
     hits: Sequence[Hit], appearance_of: dict[int, StoredAppearance], mentions: Sequence[Mention] = (),
     attribute_weight: float = 0.0,
 ) -> list[Hit]:
-    """Person hits of one appearance become one, at its best-matching crop, with the appearance's span.
+    """Crop hits of one appearance become one, at its best-matching crop, with the appearance's span and class.
 
     When the query names attributes, the appearance's probabilities for them are its evidence, and their
     mean, times `attribute_weight`, is added to the phrase's score.
@@ -164,7 +164,7 @@ def best_per_appearance(
         grouped.append(
             replace(
                 hit, score=hit.score + bonus, span=(appearance.start, appearance.end), appearance=appearance_id,
-                evidence=matches,
+                evidence=matches, item=replace(hit.item, label=appearance.label),
             )
         )
     return ranked(grouped + alone)

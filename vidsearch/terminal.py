@@ -47,7 +47,8 @@ def print_hits(hits) -> None:
         where = f"  box {box.x1:.0f},{box.y1:.0f},{box.x2:.0f},{box.y2:.0f}" if box else ""
         span = f" ({format_time(hit.span[0])}-{format_time(hit.span[1])})" if hit.span else ""
         camera = f"{hit.camera}  " if hit.camera else ""
-        click.echo(f"{hit.rank:3d}  {hit.score:.3f}  {hit.item.kind:6s}  {camera}{clock_time(hit.time)}"
+        what = hit.item.label or hit.item.kind
+        click.echo(f"{hit.rank:3d}  {hit.score:.3f}  {what:6s}  {camera}{clock_time(hit.time)}"
                    f"{format_time(hit.item.t)}{span}  {hit.video}{where}  id {hit.item.vector_id}")
         if hit.evidence:
             click.echo("       " + ", ".join(f"{m.label} {m.probability:.2f}" for m in hit.evidence))
@@ -61,12 +62,14 @@ def print_description(described: dict) -> None:
     box = described["box"]
     camera = f"camera {described['camera']}  " if described.get("camera") else ""
     when = f"{described['time']} ({described['time_source']})  " if described.get("time") else ""
-    click.echo(f"{described['kind']} {described['id']}  {camera}{when}{described['video']}  {format_time(described['t'])}"
+    what = described["label"] or described["kind"]
+    click.echo(f"{what} {described['id']}  {camera}{when}{described['video']}  {format_time(described['t'])}"
                + (f"  box {','.join(f'{v:.0f}' for v in box)}" if box else ""))
     appearance = described.get("appearance")
     if appearance is None:
         return
-    click.echo(f"appearance {appearance['id']}: {format_time(appearance['start'])}-{format_time(appearance['end'])}, "
+    click.echo(f"{appearance['label']} appearance {appearance['id']}: "
+               f"{format_time(appearance['start'])}-{format_time(appearance['end'])}, "
                f"{appearance['detections']} detections, best view id {appearance['best_id']}")
     if not appearance["attributes"]:
         click.echo("no attributes (indexed before attributes were read: ingest the video again)")
@@ -94,6 +97,8 @@ def print_stats(result: dict) -> None:
     click.echo(f"videos    {result['videos']} ({result['video_seconds'] / 3600:.2f} h)")
     click.echo(f"frames    {result['frames']}")
     click.echo(f"persons   {result['persons']}")
+    if result["tracked"]:
+        click.echo("tracked   " + ", ".join(f"{count} {label}" for label, count in result["tracked"].items()))
     for camera in result["cameras"]:
         click.echo(f"camera    {camera['camera']}: {camera['videos']} videos, {camera['hours']:.2f} h, "
                    f"{camera['vectors']} vectors")

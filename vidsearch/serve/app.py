@@ -13,7 +13,7 @@ import os
 import tempfile
 import threading
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -34,7 +34,8 @@ MAX_UPLOAD_BYTES = 10 * 2**20
 MAX_EXPORT_HITS = 100
 PLAYER_PAD_S = 10.0  # a transcoded clip covers this much before and after the hit
 ExportFile = Literal["clip", "frame", "crop", "boxes", "evidence"]
-KindParam = Literal["all", "frame", "person"]
+# all, frame, or a family or class of tracked things (person, vehicle, car...); another word is answered 400
+KindParam = Annotated[str, Query(max_length=64, pattern=r"^[a-z][a-z ]*$")]
 
 
 class ExportRequest(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
@@ -54,7 +54,7 @@ class Ingester:
         reader: str | None = None, ray_address: str | None = None, camera: str | None = None,
         tz: str | None = None, time_from_mtime: bool = False, roots: Iterable[Path] | None = None,
         on_event: Callable[[IngestEvent], None] = lambda event: None, ocr: bool | None = None,
-        time_from_overlay: bool = False,
+        time_from_overlay: bool = False, track: Sequence[str] | None = None,
     ) -> IngestReport:
         """Index new and changed videos under `paths` (see Archive.ingest)."""
         paths = list(paths)
@@ -77,7 +77,8 @@ class Ingester:
             # the runner's decoder boots while the models load; workers elsewhere load exactly this archive's model
             reads_text = self.settings.screen_text.enabled if ocr is None else ocr
             screen_text = replace(self.settings.screen_text, enabled=reads_text)
-            settings = replace(self.settings, sampling=sampling, screen_text=screen_text)
+            detector = replace(self.settings.detector, labels=tuple(track)) if track else self.settings.detector
+            settings = replace(self.settings, sampling=sampling, screen_text=screen_text, detector=detector)
             with closing(self.make_runner(settings, ray_address)) as runner:
                 self.models.embedder()
                 if persons:
@@ -178,13 +179,7 @@ class Ingester:
             items = [
                 Item(vector_id=int(i), kind="frame", frame_index=f.frame_index, t=f.t)
                 for i, f in zip(frame_ids, frames)
-            ] + [
-                Item(
-                    vector_id=int(i), kind="person", frame_index=frames[p.frame_position].frame_index,
-                    t=frames[p.frame_position].t, box=p.detection.box, detector_score=p.detection.score,
-                )
-                for i, p in zip(person_ids[embedded], (p for p in result.persons if p.embedded))
-            ]
+            ] + result.crop_items(person_ids)
             vectors = np.concatenate([result.frame_vectors, result.person_vectors])
             self.shards.write(video_id, video.path, items, vectors)
             crash_point("shard-written")

@@ -38,7 +38,7 @@ class Inventory:
                 for v in self.catalog.videos(status="indexed") if v.cut_short
             ],
             model=stored.to_json() if stored else None, index=self.indexes.files(), device=self._device(),
-            cameras=self.catalog.cameras(),
+            cameras=self.catalog.cameras(), tracked=self.catalog.appearances_per_label(),
         )
 
     def _device(self) -> dict:

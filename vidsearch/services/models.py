@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from functools import cached_property
-from pathlib import Path
 
 from ..config import Settings, resolve_device
 from ..errors import ModelMismatchError
@@ -22,7 +21,7 @@ class Models:
         self._text_encoder = None
         self._detector = None
         self._vocabulary = None
-        self._attribute_reader = None
+        self._attribute_readers: dict = {}
         self._text_reader = None
 
     @cached_property
@@ -91,20 +90,22 @@ class Models:
         return self._detector
 
     def vocabulary(self):
-        """The attribute vocabulary: what is asked of every person, and how queries name the answers."""
+        """The attribute vocabularies of every tracked family in one: what a query's words may name."""
         if self._vocabulary is None:
-            from ..attributes import load_vocabulary
+            from ..things import every_family, query_vocabulary
 
-            path = self.settings.search.attributes
-            self._vocabulary = load_vocabulary(Path(path) if path else None)
+            self._vocabulary = query_vocabulary(every_family(self.settings))
         return self._vocabulary
 
-    def attribute_reader(self):
-        if self._attribute_reader is None:
+    def attribute_reader(self, family: str = "person"):
+        """The reader of one family's attributes (persons, vehicles); None for a family without a vocabulary."""
+        if family not in self._attribute_readers:
             from ..attributes import AttributeReader
+            from ..things import every_family, family_vocabulary
 
-            self._attribute_reader = AttributeReader(self.vocabulary(), self.embedder())
-        return self._attribute_reader
+            vocabulary = family_vocabulary(every_family(self.settings)[family])
+            self._attribute_readers[family] = vocabulary and AttributeReader(vocabulary, self.embedder())
+        return self._attribute_readers[family]
 
     def text_reader(self):
         """RapidOCR, for text on screen."""

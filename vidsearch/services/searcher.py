@@ -8,8 +8,6 @@ from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
-
 import numpy as np
 
 from ..config import Settings
@@ -20,10 +18,12 @@ from ..screen_text.fold import fold, match_score, tolerated_edits
 from ..search import EVERYTHING, SearchFilter, best_per_appearance, merge_moments, parse_query, ranked
 from ..shards import Shards
 from ..store import Catalog
+from ..things import kind_choice
 from .indexes import KINDS, Indexes
 from .models import Models
 
-SearchKind = Literal["all", "frame", "person"]
+# "all", "frame", or a family or class of tracked things: "person", "vehicle", "car" (vidsearch.things.kind_choice)
+SearchKind = str
 TIMED_STEPS = ("model_load_ms", "encode_ms", "index_load_ms", "search_ms", "fetch_ms")
 
 
@@ -160,7 +160,12 @@ class Searcher:
     def _search(self, vectors, k: int, kind: SearchKind, group: bool, mentions, keep, where, clock: Timings):
         if k < 1:
             raise ConfigError(f"k must be at least 1, not {k}")
-        kinds = KINDS if kind == "all" else (kind,)
+        choice = kind_choice(kind, self.settings)
+        kinds = choice.kinds
+
+        def wanted(hit: Hit) -> bool:
+            of_class = choice.labels is None or hit.item.kind == "frame" or hit.item.label in choice.labels
+            return of_class and keep(hit)
         with clock.step("index_load_ms"):
             indexes = self.indexes.load()
         subsets = {each: self._subset(each, where, clock) for each in kinds}
@@ -170,7 +175,7 @@ class Searcher:
                 hit
                 for each in kinds
                 for hit in self._search_kind(
-                    indexes[each], subsets[each], each, vector, k, group, mentions, keep, where, clock
+                    indexes[each], subsets[each], each, vector, k, group, mentions, wanted, where, clock
                 )
             ]
             results.append(ranked(hits)[:k])

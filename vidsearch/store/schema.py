@@ -87,7 +87,8 @@ class PersonRow(DetectionColumns, Base):
 
 
 class AppearanceRow(Base):
-    """One person's track through a video: its span, its best crop, its pooled embedding and attributes."""
+    """One tracked thing's track through a video (a person, a car...): its class, span, best crop, pooled embedding
+    and attributes (for vehicles, the direction it travelled among them)."""
 
     __tablename__ = "appearances"
     __table_args__ = (Index("ix_appearances_video_track", "video_id", "track", unique=True),)
@@ -100,6 +101,7 @@ class AppearanceRow(Base):
     best_person_id: Mapped[int | None] = mapped_column(BigInteger)
     pooled: Mapped[bytes | None] = mapped_column(LargeBinary)  # float32 vector
     attributes: Mapped[str | None] = mapped_column(String)  # JSON: group -> label -> probability
+    label: Mapped[str] = mapped_column(String, server_default="person")  # the class most of its detections have
 
 
 class ObjectRow(DetectionColumns, Base):
