@@ -12,6 +12,7 @@ import click
 
 from . import terminal
 from .cli_common import Context, camera_option, domain_errors, ingest_arguments, ingest_options, json_option
+from .cli_faces import face_query, face_query_options, faces
 from .cli_live import record, watch
 
 
@@ -55,10 +56,12 @@ def cli(ctx, index_dir, clip_model, clip_pretrained, yolo_weights, device, verbo
 @camera_option
 @click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
               help="Process videos on Ray: alone, starts Ray on this machine; or 'auto' or a cluster address.")
+@click.option("--faces/--no-faces", default=None,
+              help="Find, describe and group faces (biometric data; default: the settings' faces.enabled, off).")
 @json_option
 @click.pass_obj
 @domain_errors
-def ingest(obj: Context, paths, fps, persons, sample, reader, tz, time_from, camera, ray_address, as_json):
+def ingest(obj: Context, paths, fps, persons, sample, reader, tz, time_from, camera, ray_address, faces, as_json):
     """Index the videos in PATHS (files or folders); only new or changed files are processed.
 
     A file that cannot be read is reported on one line and recorded as failed; the rest goes on, and the
@@ -71,7 +74,10 @@ def ingest(obj: Context, paths, fps, persons, sample, reader, tz, time_from, cam
     """
     from .progress import IngestProgress, json_line
 
-    options = {**ingest_arguments(fps, persons, sample, reader, tz, time_from, camera), "ray_address": ray_address}
+    options = {
+        **ingest_arguments(fps, persons, sample, reader, tz, time_from, camera), "ray_address": ray_address,
+        "faces": faces,
+    }
     try:
         if as_json:
             report = obj.archive().ingest(paths, **options, on_event=json_line)
@@ -120,11 +126,12 @@ def ingest(obj: Context, paths, fps, persons, sample, reader, tz, time_from, cam
                    "--no-group: every matching frame and crop is its own hit.")
 @click.option("--timings", "show_timings", is_flag=True,
               help="Say where the time of a text query went: on stderr, or as \"timings\" in the --json output.")
+@face_query_options
 @json_option
 @click.pass_obj
 @domain_errors
 def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start, end, objects, cameras, after, before,
-          hours, tz, exclude, group, show_timings, as_json):
+          hours, tz, exclude, group, show_timings, face_picture, face_box, like_face, who, as_json):
     """Find moments and persons matching TEXT (or looking like --image, or like hit --like) across the archive.
 
     Person hits are appearances: a person's span in a video, shown at the moment that matches best, with
@@ -134,8 +141,10 @@ def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start
 
         vidsearch query "man in red jacket with glasses -bicycle" --kind person -k 5 --json
     """
-    if sum(given is not None for given in (text, image, like)) != 1:
-        raise click.UsageError("give one of TEXT, --image or --like")
+    if sum(given is not None for given in (text, image, like, face_picture, like_face, who)) != 1:
+        raise click.UsageError("give one of TEXT, --image, --like, --face, --like-face or --who")
+    if face_picture is not None or like_face is not None or who is not None or face_box is not None:
+        return face_query(obj.archive(), k, face_picture, face_box, like_face, who, as_json)
     if show_timings and text is None:
         raise click.UsageError("--timings times text queries")
     before_command, opening = terminal.process_seconds(), time.perf_counter()
@@ -403,6 +412,7 @@ def serve_command(obj: Context, host, port, token):
 
 cli.add_command(watch)
 cli.add_command(record)
+cli.add_command(faces)
 
 
 def main() -> None:

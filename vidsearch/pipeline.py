@@ -26,6 +26,7 @@ from .dedup import DuplicateFilter
 from .detect import Detector, SceneTiles, crop
 from .embed import ClipEmbedder
 from .errors import DecodeError
+from .faces import FaceModel, PersonBox, VideoFaces
 from .records import FoundObject, FoundPerson, Frame, ProcessedVideo, SampledFrame, StageSeconds, VideoInfo
 from .track import Tracker, colour_signature, summarize_tracks
 
@@ -61,8 +62,9 @@ _DONE = object()
 class _VideoWork:
     """The running state of one video between its batches."""
 
-    def __init__(self, settings: Settings, dim: int):
+    def __init__(self, settings: Settings, dim: int, faces: FaceModel | None = None):
         self.settings = settings
+        self.faces = VideoFaces(faces, settings.faces) if faces is not None else None
         self.duplicates = DuplicateFilter(settings.dedup) if settings.dedup.enabled else None
         self.scene = SceneTiles(settings.dedup if settings.dedup.enabled else None)
         self.tracker = Tracker(settings.track)
@@ -148,6 +150,7 @@ class _VideoWork:
             frame_vectors=np.concatenate(self.frame_vectors) if self.frame_vectors else np.zeros((0, dim), np.float32),
             person_vectors=person_vectors,
             seconds=self.seconds,
+            faces=self.faces.result() if self.faces is not None else [],
         )
 
 
@@ -160,11 +163,13 @@ def process_videos(
     on_frames: Callable[[Path, int], None] = lambda path, n: None,
     decoding: DecodeWorker | None = None,
     attributes: Callable[[], AttributeReader] | None = None,
+    faces: FaceModel | None = None,
 ) -> Iterator[tuple[Path, ProcessedVideo | DecodeError]]:
     """Each video's result (or why it could not be decoded: refused, timed out, crashed), in the order given.
 
     `decoding` is a decode worker the caller started early and closes; by default one lives for this call.
     `attributes` gives the reader of the persons' attributes, loaded when a video first has an appearance.
+    With `faces`, the faces in kept frames are found, described and grouped by person appearance.
     """
     sampling = settings.sampling
     worker = decoding or decode_worker(sampling)
@@ -185,7 +190,7 @@ def process_videos(
                 yield message.path, message.error
                 continue
             if work is None:
-                work = _VideoWork(settings, embedder.identity.dim)
+                work = _VideoWork(settings, embedder.identity.dim, faces)
             if isinstance(message, _End):
                 _embed_crops(work, work.tracker.finish(), embedder)
                 yield message.path, work.result(message.info, message.reader, fps, attributes)
@@ -214,11 +219,27 @@ def _run_models(work: _VideoWork, batch: list[Frame], embedder: ClipEmbedder, de
     started = time.perf_counter()
     detections = detector.detect(frames, work.scene) if detector is not None else [[] for _ in frames]
     work.seconds.detect += time.perf_counter() - started
+    first = len(work.frames)
     chosen = work.track(frames, detections)
+    if work.faces is not None:
+        _find_faces(work, frames, first)
     started = time.perf_counter()
     work.frame_vectors.append(embedder.embed_images([frame.image for frame in frames]))
     work.seconds.embed += time.perf_counter() - started
     _embed_crops(work, chosen, embedder)
+
+
+def _find_faces(work: _VideoWork, frames: list[Frame], first: int) -> None:
+    """Faces in the frames just tracked (kept positions from `first` on), inside their persons' boxes."""
+    started = time.perf_counter()
+    persons: dict[int, list[PersonBox]] = {}
+    for position, detection, track in reversed(work.detections):  # in frame order: the batch's are last
+        if position < first:
+            break
+        persons.setdefault(position, []).append(PersonBox(detection.box, track))
+    for position, frame in enumerate(frames, start=first):
+        work.faces.add(position, frame, persons.get(position, []))
+    work.seconds.faces += time.perf_counter() - started
 
 
 def _embed_crops(work: _VideoWork, chosen: list[int], embedder: ClipEmbedder) -> None:

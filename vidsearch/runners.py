@@ -36,7 +36,7 @@ class LocalRunner:
         detector = self.models.detector() if persons else None
         return process_videos(
             paths, self.settings, self.models.embedder(), detector, fps, on_frames, self.decoding,
-            self.models.attribute_reader,
+            self.models.attribute_reader, self.models.face_model() if self.settings.faces.enabled else None,
         )
 
     def close(self) -> None:

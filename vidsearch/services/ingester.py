@@ -53,7 +53,7 @@ class Ingester:
         self, paths: Iterable[Path], *, fps: float | None = None, persons: bool = True, sample: str | None = None,
         reader: str | None = None, ray_address: str | None = None, camera: str | None = None,
         tz: str | None = None, time_from_mtime: bool = False, roots: Iterable[Path] | None = None,
-        on_event: Callable[[IngestEvent], None] = lambda event: None,
+        on_event: Callable[[IngestEvent], None] = lambda event: None, faces: bool | None = None,
     ) -> IngestReport:
         """Index new and changed videos under `paths` (see Archive.ingest)."""
         paths = list(paths)
@@ -74,7 +74,9 @@ class Ingester:
             found = list(scan(paths))
             on_event(IngestPlanned(videos=len(found)))
             # the runner's decoder boots while the models load; workers elsewhere load exactly this archive's model
-            settings = replace(self.settings, sampling=sampling)
+            settings = replace(self.settings, sampling=sampling, faces=replace(
+                self.settings.faces, enabled=self.settings.faces.enabled if faces is None else faces,
+            ))
             with closing(self.make_runner(settings, ray_address)) as runner:
                 self.models.embedder()
                 if persons:

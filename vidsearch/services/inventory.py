@@ -12,6 +12,7 @@ from ..errors import ConfigError
 from ..records import Hit
 from ..reports import ArchiveStats, EvalOutcome, PartialVideo
 from ..store import Catalog
+from ..store.faces import FaceCatalog
 from .indexes import Indexes
 from .models import Models
 from .searcher import SearchKind, Searcher
@@ -38,7 +39,7 @@ class Inventory:
                 for v in self.catalog.videos(status="indexed") if v.cut_short
             ],
             model=stored.to_json() if stored else None, index=self.indexes.files(), device=self._device(),
-            cameras=self.catalog.cameras(),
+            cameras=self.catalog.cameras(), faces=FaceCatalog(self.catalog.engine).counts(),
         )
 
     def _device(self) -> dict:

@@ -22,6 +22,7 @@ class Models:
         self._detector = None
         self._vocabulary = None
         self._attribute_reader = None
+        self._face_model = None
 
     @cached_property
     def device(self) -> str:
@@ -103,6 +104,14 @@ class Models:
 
             self._attribute_reader = AttributeReader(self.vocabulary(), self.embedder())
         return self._attribute_reader
+
+    def face_model(self):
+        """The face detector and descriptor of the settings' `faces` section (vidsearch.faces)."""
+        if self._face_model is None:
+            from ..faces import load_face_model
+
+            self._face_model = load_face_model(self.settings.faces)
+        return self._face_model
 
     def close(self) -> None:
         if self._text_encoder is not None:

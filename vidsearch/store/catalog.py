@@ -15,6 +15,7 @@ from ..errors import ArchiveError
 from ..records import (
     Box, CatalogVideo, Item, Kind, ProcessedVideo, StoredAppearance, StoredModel, VideoFile, VideoOrigin,
 )
+from .faces import insert_faces
 from .schema import (
     alembic_config, appearances_t, detection_values, frames_t, head_revision, meta_t, objects_t, persons_t,
     sqlite_pragmas, videos_t,
@@ -195,6 +196,7 @@ class Catalog:
                         for a in processed.appearances
                     ],
                 )
+            insert_faces(conn, video_id, frames, frame_ids, processed.faces)
             before_commit(video_id, frame_ids, person_ids)
         return video_id, frame_ids, person_ids
 
