@@ -198,6 +198,10 @@ class Archive:
         """The appearances of the person given this name (`name_face_group`)."""
         return self.services.faces.who(name, k)
 
+    def query_face_group(self, group: int, k: int = 20) -> list[FaceHit]:
+        """The appearances of one person (a group that `face_groups` lists), each at its clearest face."""
+        return self.services.faces.members([group], k)
+
     def face_groups(self) -> list[FaceGroup]:
         """The people in the archive's faces: new faces join their group or form new ones; existing groups stay."""
         return self.services.faces.groups()

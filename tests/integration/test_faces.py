@@ -177,3 +177,25 @@ def test_a_video_without_faces_costs_only_the_detector_pass(options):
         for position, frame in enumerate(frames):
             found.add(position, frame, [])
         assert (len(found.result()) > 0) == bool(expected) and (len(calls) > 0) == bool(expected), clip
+
+
+def test_the_web_api_searches_by_an_uploaded_face_and_names_people(faces, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from vidsearch.serve.app import create_app
+
+    archive, root, _, _, woman = faces
+    picture = _picture(BOOK, 2.0, tmp_path / "book.jpg")
+    with TestClient(create_app(archive)) as client:
+        found = client.post("/api/faces/search?k=5", content=picture.read_bytes())
+        assert found.status_code == 200 and {hit["video"] for hit in found.json()["hits"]} == {
+            str(root / BOOK), str(root / WALK)
+        }
+        people = client.get("/api/faces/groups").json()["groups"]
+        man = next(p["group"] for p in people if p["videos"] == [str(root / THANKS)])
+        assert client.post(f"/api/faces/groups/{man}/name", json={"name": "Ben"}).status_code == 200
+        hits = client.get(f"/api/faces/groups/{man}/hits").json()["hits"]
+        assert [(hit["video"], hit["name"]) for hit in hits] == [(str(root / THANKS), "Ben")]
+        thumb = client.get(f"/api/faces/thumb/{hits[0]['id']}.jpg")
+        assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+        assert client.post("/api/faces/search", content=b"not a picture").status_code == 400

@@ -82,7 +82,13 @@ class Faces:
         groups = self.store.groups_named(name)
         if not groups:
             raise NotFoundError(f"no person is named {name!r} (name one with `vidsearch faces name GROUP NAME`)")
+        return self.members(groups, k)
+
+    def members(self, groups: Sequence[int], k: int = 20) -> list[FaceHit]:
+        """The appearances of some groups, each at its clearest face, nearest the groups' mean first."""
         members = [identity for identity in self.store.identities() if identity.group in groups]
+        if not members:
+            raise NotFoundError(f"no face group {', '.join(map(str, groups))} (`vidsearch faces` lists them)")
         centre = np.mean([identity.pooled for identity in members], axis=0)
         best = self.store.best_faces(identity.id for identity in members)
         faces = self.store.faces(best.values())

@@ -62,6 +62,11 @@ def insert_faces(
         )
 
 
+def _storable(number: int) -> bool:
+    """Whether SQLite can hold the number (64-bit); a larger one, as a request may carry, names nothing."""
+    return -(2**63) <= int(number) < 2**63
+
+
 def _stored_face(row) -> StoredFace:
     row = row._mapping  # Row.t is SQLAlchemy's typed-tuple accessor, not the column t
     origin = (
@@ -116,12 +121,14 @@ class FaceCatalog:
         return ids, vectors
 
     def descriptor(self, face_id: int) -> np.ndarray | None:
+        if not _storable(face_id):
+            return None
         with self.engine.connect() as conn:
             raw = conn.scalar(select(faces_t.c.descriptor).where(faces_t.c.id == face_id))
         return np.frombuffer(raw, np.float32) if raw is not None else None
 
     def faces(self, face_ids: Iterable[int]) -> dict[int, StoredFace]:
-        wanted = [int(i) for i in face_ids if -(2**63) <= int(i) < 2**63]
+        wanted = [int(i) for i in face_ids if _storable(i)]
         with self.engine.connect() as conn:
             rows = conn.execute(_faces_query().where(faces_t.c.id.in_(wanted))).all() if wanted else []
         return {row._mapping["id"]: _stored_face(row) for row in rows}
@@ -172,6 +179,8 @@ class FaceCatalog:
 
     def name(self, group_id: int, name: str) -> bool:
         """Name a group; False when there is no such group."""
+        if not _storable(group_id):
+            return False
         with self.engine.begin() as conn:
             return conn.execute(
                 update(face_groups_t).where(face_groups_t.c.id == group_id).values(name=name)
