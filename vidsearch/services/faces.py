@@ -41,7 +41,9 @@ class Faces:
 
     def search_picture(self, path: Path, box: Box | None = None, k: int = 20) -> list[FaceHit]:
         """Appearances showing the picture's largest face (or the face in `box`), closest first."""
-        image = _read_picture(path)
+        from ..thumbnails import read_picture
+
+        image = read_picture(path)
         model = self.models.face_model()
         if box is None:
             found = model.detector.find(image, self.config.frame_upsample) or model.detector.find(
@@ -194,16 +196,6 @@ def _group(group: int, name: str | None, faces: list[StoredFace]) -> FaceGroup:
         first=ordered[0], last=ordered[-1],
         best_face=max(faces, key=lambda face: face.box.width * face.box.height).id,
     )
-
-
-def _read_picture(path: Path) -> np.ndarray:
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as picture:
-            return np.asarray(ImageOps.exif_transpose(picture).convert("RGB"))
-    except (OSError, UnidentifiedImageError) as error:
-        raise ConfigError(f"{path}: not a picture ({error})") from None
 
 
 def _write_atomically(path: Path, write) -> None:
