@@ -198,3 +198,31 @@ def test_the_web_api_searches_by_an_uploaded_face_and_names_people(faces, tmp_pa
         thumb = client.get(f"/api/faces/thumb/{hits[0]['id']}.jpg")
         assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
         assert client.post("/api/faces/search", content=b"not a picture").status_code == 400
+
+
+def test_an_archive_of_revision_0005_upgrades_and_keeps_its_rows(tmp_path):
+    from alembic import command
+
+    from vidsearch.archive import upgrade_archive
+    from vidsearch.store import Catalog, head_revision
+    from vidsearch.store.faces import FaceCatalog
+    from vidsearch.store.schema import alembic_config
+
+    path = tmp_path / "catalog.sqlite"
+    old = Catalog(path)
+    with old.engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0005")
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO videos (id, path, size, mtime_ns, status, indexed_at, camera) "
+                   "VALUES (1, '/v.mp4', 1, 1, 'indexed', 0, 'cam1')")
+        db.execute("INSERT INTO frames VALUES (1, 1, 0, 0.0), (2, 1, 10, 1.0)")
+        db.execute("INSERT INTO persons VALUES (3, 1, 'person', 0.9, 0, 0, 10, 20, 7, 1)")
+    old.close()
+    assert upgrade_archive(tmp_path) == ("0005", head_revision())
+    catalog = Catalog(path)
+    catalog.ensure_schema()
+    counts = catalog.counts()
+    assert (counts["videos"], counts["frames"], counts["persons"]) == (1, 2, 1)
+    assert catalog.cameras()[0]["camera"] == "cam1"
+    assert FaceCatalog(catalog.engine).counts() == {"faces": 0, "identities": 0, "groups": 0, "named": 0}
+    catalog.close()
