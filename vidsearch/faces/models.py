@@ -143,11 +143,10 @@ class OnnxDescriptor:
 
 @dataclass(frozen=True, slots=True)
 class FaceModel:
-    """What finds and describes faces, loaded once; `name` says which models, for the catalog and the bench."""
+    """What finds and describes faces, loaded once."""
 
     detector: FaceDetector
     descriptor: FaceDescriptor
-    name: str
 
 
 def load_face_model(config: FaceConfig) -> FaceModel:
@@ -155,4 +154,4 @@ def load_face_model(config: FaceConfig) -> FaceModel:
     if config.detector not in detectors:
         raise ConfigError(f"face detector must be one of {', '.join(detectors)}, not {config.detector!r}")
     descriptor = DlibDescriptor() if config.descriptor == "dlib" else OnnxDescriptor(Path(config.descriptor))
-    return FaceModel(detectors[config.detector](), descriptor, f"{config.detector}+{config.descriptor}")
+    return FaceModel(detectors[config.detector](), descriptor)

@@ -132,7 +132,7 @@ class Faces:
                 self.store.assign(grouping.joined, grouping.new)
         names = self.store.groups()
         faces: dict[int, list[StoredFace]] = {}
-        for face in self.store.faces_of_groups():
+        for face in self.store.grouped_faces():
             faces.setdefault(face.group, []).append(face)
         people = [_group(group, names.get(group), members) for group, members in faces.items()]
         return sorted(people, key=lambda person: (-person.size, person.id))
@@ -177,10 +177,6 @@ class Faces:
 
     def _thumbnail_path(self, face_id: int) -> Path:
         return self.folder / "thumbs" / f"face-{face_id}.jpg"
-
-    def summary(self) -> dict[str, int]:
-        """How much face data the archive holds (all zero: none)."""
-        return self.store.counts()
 
 
 def _group(group: int, name: str | None, faces: list[StoredFace]) -> FaceGroup:

@@ -62,6 +62,8 @@ class Ingester:
             clock_pattern=self.settings.clock.pattern, use_mtime=time_from_mtime,
         )
         fps = fps or self.settings.sampling.fps
+        if ray_address and (faces or (faces is None and self.settings.faces.enabled)):
+            raise ConfigError("faces are found only in this process: ingest --faces without --ray")
         if fps <= 0:
             raise ConfigError(f"fps must be positive, not {fps}")
         sampling = replace(

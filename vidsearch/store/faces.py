@@ -133,11 +133,9 @@ class FaceCatalog:
             rows = conn.execute(_faces_query().where(faces_t.c.id.in_(wanted))).all() if wanted else []
         return {row._mapping["id"]: _stored_face(row) for row in rows}
 
-    def faces_of_groups(self, group_ids: Iterable[int] | None = None) -> list[StoredFace]:
-        """The faces of some groups (all grouped faces without `group_ids`), in video and time order."""
+    def grouped_faces(self) -> list[StoredFace]:
+        """Every face that belongs to a group, in video and time order."""
         query = _faces_query().where(face_identities_t.c.group_id.is_not(None))
-        if group_ids is not None:
-            query = query.where(face_identities_t.c.group_id.in_(list(group_ids)))
         with self.engine.connect() as conn:
             return [_stored_face(row) for row in conn.execute(query.order_by(videos_t.c.path, frames_t.c.t))]
 
