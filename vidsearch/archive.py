@@ -13,7 +13,7 @@ from .config import Settings
 from .errors import ArchiveError
 from .events import IngestEvent
 from .export import ExportReport, PlayableVideo
-from .records import Hit, Kind
+from .records import Box, FaceGroup, FaceHit, Hit, Kind
 from .reports import ArchiveStats, Description, EvalOutcome, IndexReport, IngestReport
 from .search import EVERYTHING, SearchFilter
 from .services.indexes import KINDS
@@ -76,7 +76,7 @@ class Archive:
         reader: str | None = None, ray_address: str | None = None, camera: str | None = None,
         tz: str | None = None, time_from_mtime: bool = False, roots: Iterable[Path] | None = None,
         on_event: Callable[[IngestEvent], None] = lambda event: None, ocr: bool | None = None,
-        time_from_overlay: bool = False, track: Sequence[str] | None = None,
+        time_from_overlay: bool = False, track: Sequence[str] | None = None, faces: bool | None = None,
     ) -> IngestReport:
         """Index new and changed videos under `paths`; unchanged ones are skipped, bad ones recorded as failed.
 
@@ -87,12 +87,13 @@ class Archive:
         zone `tz`, default the machine's), else its container's metadata, else, with `time_from_mtime`, its mtime,
         or with `time_from_overlay`, the date and time drawn on its picture. `ocr` reads the text on screen of kept
         frames (default: the settings' screen_text.enabled). `track` names the classes tracked into appearances in
-        this call (default: the settings' detector labels).
+        this call (default: the settings' detector labels). With `faces` (default: the settings' `faces.enabled`),
+        faces in kept frames are found, described and stored.
         """
         return self.services.ingester.ingest(
             paths, fps=fps, persons=persons, sample=sample, reader=reader, ray_address=ray_address, camera=camera,
             tz=tz, time_from_mtime=time_from_mtime, roots=roots, on_event=on_event, ocr=ocr,
-            time_from_overlay=time_from_overlay, track=track,
+            time_from_overlay=time_from_overlay, track=track, faces=faces,
         )
 
     def retrack(
@@ -199,6 +200,40 @@ class Archive:
         """What the archive knows of a hit: where and when, and for a person, their appearance and attributes.
         An id that names nothing raises NotFoundError."""
         return self.services.searcher.describe(hit_id)
+
+    # --- faces (opt-in at ingest) ----------------------------------------------------------------------
+
+    def query_face(self, picture: Path, box: Box | None = None, k: int = 20) -> list[FaceHit]:
+        """Appearances showing the person whose face is the picture's largest (or the one in `box`), across all
+        videos, closest first; faces farther than the face model's threshold are left out."""
+        return self.services.faces.search_picture(picture, box, k)
+
+    def query_like_face(self, face_id: int, k: int = 20) -> list[FaceHit]:
+        """Where else the person of an indexed face (the `id` of a face hit) appears."""
+        return self.services.faces.like(face_id, k)
+
+    def query_who(self, name: str, k: int = 20) -> list[FaceHit]:
+        """The appearances of the person given this name (`name_face_group`)."""
+        return self.services.faces.who(name, k)
+
+    def query_face_group(self, group: int, k: int = 20) -> list[FaceHit]:
+        """The appearances of one person (a group that `face_groups` lists), each at its clearest face."""
+        return self.services.faces.members([group], k)
+
+    def face_groups(self) -> list[FaceGroup]:
+        """The people in the archive's faces: new faces join their group or form new ones; existing groups stay."""
+        return self.services.faces.groups()
+
+    def name_face_group(self, group: int, name: str) -> None:
+        self.services.faces.name(group, name)
+
+    def forget_faces(self, groups: Sequence[int] | None = None) -> int:
+        """Delete face descriptors, groups, names and face thumbnails for good: of `groups`, or all with None;
+        returns how many faces were deleted."""
+        return self.services.faces.forget(groups)
+
+    def face_thumbnail(self, face_id: int) -> Path:
+        return self.services.faces.thumbnail(face_id)
 
     # --- reports --------------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from . import terminal
 from .cli_common import (
     Context, camera_option, domain_errors, ingest_arguments, ingest_options, json_option, kind_option,
 )
+from .cli_faces import face_query, face_query_options, faces
 from .cli_live import record, watch
 
 
@@ -63,10 +64,14 @@ def cli(ctx, index_dir, clip_model, clip_pretrained, yolo_weights, device, verbo
 @click.option("--track", metavar="CLASS,...",
               help="Classes tracked into appearances in this call, e.g. person,car,bus (default: the settings' "
                    "detector labels: person, car, truck, bus, motorcycle, bicycle).")
+@click.option("--faces/--no-faces", default=None,
+              help="Find, describe and group faces (biometric data; default: the settings' faces.enabled, off).")
 @json_option
 @click.pass_obj
 @domain_errors
-def ingest(obj: Context, paths, fps, persons, sample, reader, tz, time_from, camera, ray_address, ocr, track, as_json):
+def ingest(
+    obj: Context, paths, fps, persons, sample, reader, tz, time_from, camera, ray_address, ocr, track, faces, as_json,
+):
     """Index the videos in PATHS (files or folders); only new or changed files are processed.
 
     A file that cannot be read is reported on one line and recorded as failed; the rest goes on, and the
@@ -83,7 +88,7 @@ def ingest(obj: Context, paths, fps, persons, sample, reader, tz, time_from, cam
 
     options = {
         **ingest_arguments(fps, persons, sample, reader, tz, time_from, camera), "ray_address": ray_address, "ocr": ocr,
-        "track": tracked_option(track) if track is not None else None,
+        "track": tracked_option(track) if track is not None else None, "faces": faces,
     }
     try:
         if as_json:
@@ -135,11 +140,12 @@ def ingest(obj: Context, paths, fps, persons, sample, reader, tz, time_from, cam
                    "--image or --like, only hits where it is read.")
 @click.option("--timings", "show_timings", is_flag=True,
               help="Say where the time of a text query went: on stderr, or as \"timings\" in the --json output.")
+@face_query_options
 @json_option
 @click.pass_obj
 @domain_errors
 def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start, end, objects, cameras, after, before,
-          hours, tz, exclude, group, on_screen, show_timings, as_json):
+          hours, tz, exclude, group, on_screen, show_timings, face_picture, face_box, like_face, who, as_json):
     """Find moments and persons matching TEXT (or looking like --image, or like hit --like) across the archive.
 
     Person hits are appearances: a person's span in a video, shown at the moment that matches best, with
@@ -151,9 +157,13 @@ def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start
 
         vidsearch query --text-on-screen "KX 4471"
     """
-    given = sum(given is not None for given in (text, image, like))
+    given = sum(given is not None for given in (text, image, like, face_picture, like_face, who))
     if given > 1 or (given == 0 and on_screen is None):
-        raise click.UsageError("give one of TEXT, --image or --like (or --text-on-screen alone)")
+        raise click.UsageError(
+            "give one of TEXT, --image, --like, --face, --like-face or --who (or --text-on-screen alone)"
+        )
+    if face_picture is not None or like_face is not None or who is not None or face_box is not None:
+        return face_query(obj.archive(), k, face_picture, face_box, like_face, who, as_json)
     if show_timings and text is None:
         raise click.UsageError("--timings times text queries")
     before_command, opening = terminal.process_seconds(), time.perf_counter()
@@ -462,6 +472,7 @@ def serve_command(obj: Context, host, port, token):
 
 cli.add_command(watch)
 cli.add_command(record)
+cli.add_command(faces)
 
 
 def main() -> None:

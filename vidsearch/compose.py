@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 
 from .config import Settings
 from .runners import LocalRunner, Runner
+from .services.faces import Faces
 from .services.indexes import Indexes
 from .services.ingester import Ingester
 from .services.inventory import Inventory
@@ -32,6 +33,7 @@ class Services:
     searcher: Searcher
     media: Media  # thumbs/, frames/, clips/, exports/
     inventory: Inventory
+    faces: Faces  # face.faiss and the thumbs/face-*.jpg of faces found with ingest --faces
 
     def close(self) -> None:
         self.catalog.close()
@@ -65,4 +67,5 @@ def build_services(settings: Settings) -> Services:
         retracker=Retracker(settings, catalog, shards, models, indexes, writes),
         searcher=searcher, media=Media(settings, catalog, searcher),
         inventory=Inventory(settings, catalog, models, indexes, searcher),
+        faces=Faces(settings, catalog, models, writes),
     )

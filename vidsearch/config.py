@@ -132,6 +132,20 @@ class DistributedConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class FaceConfig:
+    enabled: bool  # find faces at ingest: off unless asked (face descriptors are biometric data)
+    detector: str  # "hog" (dlib's HOG, fast on CPUs) or "cnn" (dlib's MMOD CNN: smaller and turned faces, slower)
+    descriptor: str  # "dlib" (dlib's ResNet, 128-d) or the path of an ONNX model taking aligned 112x112 faces
+    threshold: float  # descriptor distance (L2) below which two faces are one person: dlib's 0.6
+    # the same for two identities' pooled descriptors, when grouping: a mean of several faces is steadier than one
+    # face, so two people's means come closer than their faces do (0.60 against 0.63-0.72 on the shared footage)
+    group_threshold: float
+    person_upsample: int  # times a person's head region is doubled before detection (HOG finds faces >= 80 px)
+    frame_upsample: int  # the same for whole frames without persons
+    min_size: int  # faces smaller than this (px, the box's shorter side) are too small to describe
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     archive: Path
     clip: ClipConfig
@@ -147,6 +161,7 @@ class Settings:
     cameras: CameraConfig
     clock: ClockConfig
     screen_text: ScreenTextConfig
+    faces: FaceConfig
     device: str = "auto"
     # True when the caller named a CLIP model; otherwise an existing archive's own model is used.
     clip_chosen: bool = field(default=False)
@@ -178,6 +193,7 @@ def default_settings(archive: Path) -> Settings:
         cameras=_section(CameraConfig, raw["cameras"]),
         clock=_section(ClockConfig, raw["clock"]),
         screen_text=_section(ScreenTextConfig, raw["screen_text"]),
+        faces=_section(FaceConfig, raw["faces"]),
     )
 
 

@@ -29,6 +29,7 @@ from .dedup import DuplicateFilter
 from .detect import Detector, SceneTiles, crop
 from .embed import ClipEmbedder
 from .errors import DecodeError
+from .faces import FaceModel, PersonBox, VideoFaces
 from .records import (
     Appearance, Detection, FoundObject, FoundPerson, Frame, ProcessedVideo, SampledFrame, StageSeconds, VideoInfo,
 )
@@ -71,8 +72,12 @@ _DONE = object()
 class _VideoWork:
     """The running state of one video between its batches."""
 
-    def __init__(self, settings: Settings, dim: int, first_track: int = 0, reads_text: bool = False):
+    def __init__(
+        self, settings: Settings, dim: int, first_track: int = 0, reads_text: bool = False,
+        faces: FaceModel | None = None,
+    ):
         self.settings = settings
+        self.faces = VideoFaces(faces, settings.faces) if faces is not None else None
         self.duplicates = DuplicateFilter(settings.dedup) if settings.dedup.enabled else None
         self.scene = SceneTiles(settings.dedup if settings.dedup.enabled else None)
         self.families = families(settings)
@@ -170,6 +175,7 @@ class _VideoWork:
             person_vectors=person_vectors,
             seconds=self.seconds,
             texts=self.texts.finish() if self.texts is not None else [],
+            faces=self.faces.result() if self.faces is not None else [],
         )
 
 
@@ -208,6 +214,7 @@ def process_videos(
     decoding: DecodeWorker | None = None,
     attributes: AttributeReaders | None = None,
     text_reader: TextReader | None = None,
+    face_model: FaceModel | None = None,
 ) -> Iterator[tuple[Path, ProcessedVideo | DecodeError]]:
     """Each video's result (or why it could not be decoded: refused, timed out, crashed), in the order given.
 
@@ -215,6 +222,7 @@ def process_videos(
     `attributes` gives the attribute reader of a family of tracked classes, loaded when a video first has an
     appearance of that family.
     `text_reader`, where given, reads the text on screen in kept frames and inside the detector's vehicle boxes.
+    With `face_model`, the faces in kept frames are found, described and grouped by person appearance.
     """
     sampling = settings.sampling
     worker = decoding or decode_worker(sampling)
@@ -235,7 +243,9 @@ def process_videos(
                 yield message.path, message.error
                 continue
             if work is None:
-                work = _VideoWork(settings, embedder.identity.dim, reads_text=text_reader is not None)
+                work = _VideoWork(
+                    settings, embedder.identity.dim, reads_text=text_reader is not None, faces=face_model,
+                )
             if isinstance(message, _End):
                 _embed_crops(work, work.finish(), embedder)
                 yield message.path, work.result(message.info, message.reader, fps, attributes)
@@ -310,10 +320,26 @@ def _run_models(
         for position, (frame, readings) in enumerate(zip(frames, text_reader.read_frames(frames, detections)), first):
             work.texts.add(position, frame.t, readings)
         work.seconds.read += time.perf_counter() - started
+    if work.faces is not None:
+        _find_faces(work, frames, first)
     started = time.perf_counter()
     work.frame_vectors.append(embedder.embed_images([frame.image for frame in frames]))
     work.seconds.embed += time.perf_counter() - started
     _embed_crops(work, chosen, embedder)
+
+
+def _find_faces(work: _VideoWork, frames: list[Frame], first: int) -> None:
+    """Faces in the frames just tracked (kept positions from `first` on), inside their persons' boxes."""
+    started = time.perf_counter()
+    persons: dict[int, list[PersonBox]] = {}
+    for position, detection, track in reversed(work.detections):  # in frame order: the batch's are last
+        if position < first:
+            break
+        if detection.label == "person":  # faces are looked for in persons, not in the other tracked things
+            persons.setdefault(position, []).append(PersonBox(detection.box, track))
+    for position, frame in enumerate(frames, start=first):
+        work.faces.add(position, frame, persons.get(position, []))
+    work.seconds.faces += time.perf_counter() - started
 
 
 def _embed_crops(work: _VideoWork, chosen: list[int], embedder: ClipEmbedder) -> None:

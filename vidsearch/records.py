@@ -204,6 +204,19 @@ class StoredScreenText:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class FoundFace:
+    """A face in a kept frame: where it is, how sure the face detector was, its descriptor, and the identity it was
+    grouped into within its video (the person track it was found in, else faces close in descriptor space)."""
+
+    frame_position: int
+    box: Box
+    score: float
+    track: int  # the person track whose box it was found in; -1 when found in a frame without persons
+    identity: int  # within the video: faces of one person appearance share it
+    descriptor: np.ndarray  # float32, the face model's vector
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class Appearance:
     """One tracked thing's track through a video (a person, a car...), summarized: its class, span, best crop,
     pooled embedding and the direction it travelled."""
@@ -336,6 +349,7 @@ class StageSeconds:
     embed: float = 0.0
     write: float = 0.0
     read: float = 0.0  # text on screen
+    faces: float = 0.0
 
     def add(self, other: StageSeconds) -> None:
         self.decode += other.decode
@@ -343,6 +357,7 @@ class StageSeconds:
         self.embed += other.embed
         self.write += other.write
         self.read += other.read
+        self.faces += other.faces
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -362,6 +377,7 @@ class ProcessedVideo:
     person_vectors: np.ndarray  # in the order of the embedded persons
     seconds: StageSeconds = field(default_factory=StageSeconds)
     texts: list[ScreenText] = field(default_factory=list)  # text read on screen, where ingest reads it
+    faces: list[FoundFace] = field(default_factory=list)  # only where ingest was asked to find faces
 
     @property
     def embedded_persons(self) -> np.ndarray:
@@ -415,3 +431,68 @@ class StoredAppearance:
     best_person_id: int | None
     attributes: dict[str, dict[str, float]]
     label: str = "person"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFace:
+    """A face as the catalog keeps it, with the identity (person appearance) and group (person) it belongs to."""
+
+    id: int
+    video: Path
+    frame_index: int
+    t: float
+    box: Box
+    score: float
+    identity: int
+    span: tuple[float, float]  # its identity's first and last face in the video
+    appearance: int | None  # the person appearance it was found in
+    group: int | None
+    name: str | None
+    origin: VideoOrigin | None
+
+
+@dataclass(frozen=True, slots=True)
+class FaceHit:
+    """One ranked face search result: an identity (a person appearance's faces), shown at its closest face."""
+
+    rank: int
+    distance: float  # descriptor distance to the query face: smaller is closer
+    face: StoredFace
+
+    def to_json(self) -> dict:
+        face, origin = self.face, self.face.origin
+        return {
+            "rank": self.rank, "kind": "face", "distance": round(self.distance, 4), "video": str(face.video),
+            "camera": origin.camera if origin else None, "t": round(face.t, 3),
+            "time": iso(origin.clock_time(face.t)) if origin else None,
+            "start": round(face.span[0], 3), "end": round(face.span[1], 3),
+            "box": [round(v, 1) for v in face.box.as_list()], "id": face.id, "frame_index": face.frame_index,
+            "detector_score": round(face.score, 4), "identity": face.identity, "appearance": face.appearance,
+            "group": face.group, "name": face.name,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class FaceGroup:
+    """A person as face clustering found them: their identities' count, where and when they were seen."""
+
+    id: int
+    name: str | None
+    size: int  # faces
+    appearances: int  # identities: person appearances with a face
+    videos: tuple[Path, ...]
+    cameras: tuple[str, ...]
+    first: StoredFace  # the earliest face (clock time where known, else the first video's first face)
+    last: StoredFace
+    best_face: int  # the face id of its clearest face (largest box), for its thumbnail
+
+    def to_json(self) -> dict:
+        def seen(face: StoredFace) -> dict:
+            time = face.origin.clock_time(face.t) if face.origin else None
+            return {"video": str(face.video), "t": round(face.t, 3), "time": iso(time), "face": face.id}
+
+        return {
+            "group": self.id, "name": self.name, "size": self.size, "appearances": self.appearances,
+            "videos": [str(v) for v in self.videos], "cameras": list(self.cameras),
+            "first": seen(self.first), "last": seen(self.last), "best_face": self.best_face,
+        }

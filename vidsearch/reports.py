@@ -76,6 +76,7 @@ class ArchiveStats:
     device: dict  # the --device setting, the device it picks and why
     cameras: list[dict] = field(default_factory=list)  # camera, videos, seconds, frame_vectors, person_vectors
     tracked: dict[str, int] = field(default_factory=dict)  # appearances per tracked class: person, car...
+    faces: dict = field(default_factory=dict)  # faces, identities, groups, named: face data is biometric data
 
     def to_json(self) -> dict:
         return {
@@ -91,6 +92,7 @@ class ArchiveStats:
             "failed": [{"path": str(p), "reason": r} for p, r in self.failed],
             "partial": [video.to_json() for video in self.partial],
             "model": self.model, "index": self.index, "device": self.device,
+            "faces": {"held": bool(self.faces.get("faces")), **self.faces},
         }
 
 

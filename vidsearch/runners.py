@@ -37,7 +37,8 @@ class LocalRunner:
         text_reader = self.models.text_reader() if self.settings.screen_text.enabled else None
         return process_videos(
             paths, self.settings, self.models.embedder(), detector, fps, on_frames, self.decoding,
-            self.models.attribute_reader, text_reader,
+            attributes=self.models.attribute_reader, text_reader=text_reader,
+            face_model=self.models.face_model() if self.settings.faces.enabled else None,
         )
 
     def close(self) -> None:

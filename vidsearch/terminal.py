@@ -107,6 +107,11 @@ def print_stats(result: dict) -> None:
     click.echo(f"device    {result['device']['device']} ({result['device']['reason']})")
     for kind, index in result["index"].items():
         click.echo(f"index     {kind}: {index['vectors']} vectors, {index['bytes'] / 2**20:.1f} MiB ({index['factory']})")
+    faces = result["faces"]
+    click.echo(
+        f"faces     {faces['faces']} faces, {faces['groups']} people ({faces['named']} named): biometric data, "
+        "`vidsearch faces forget --all` deletes it" if faces["held"] else "faces     none held"
+    )
     click.echo(f"partial   {len(result['partial'])}")
     for video in result["partial"]:
         said = cut_short(video["indexed_seconds"], video["declared_seconds"])

@@ -25,7 +25,7 @@ from ..alerts import recent_alerts
 from ..clock import clock_filter
 from ..errors import DecodeError, NotFoundError, VidsearchError
 from ..search import SearchFilter
-from .responses import Exported, HitDetails, Hits
+from .responses import Exported, FaceGroups, FaceHits, HitDetails, Hits
 
 STATIC = Path(__file__).parent / "static"
 MAX_K = 1000
@@ -36,6 +36,10 @@ PLAYER_PAD_S = 10.0  # a transcoded clip covers this much before and after the h
 ExportFile = Literal["clip", "frame", "crop", "boxes", "evidence"]
 # all, frame, or a family or class of tracked things (person, vehicle, car...); another word is answered 400
 KindParam = Annotated[str, Query(max_length=64, pattern=r"^[a-z][a-z ]*$")]
+
+
+class FaceName(BaseModel):
+    name: str = Field(min_length=1, max_length=200, pattern=r"\S", description="The person's name.")
 
 
 class ExportRequest(BaseModel):
@@ -120,19 +124,8 @@ def create_app(archive, *, token: str | None = None, static: Path = STATIC) -> F
         openapi_extra={"requestBody": {"content": {"image/*": {"schema": {"type": "string", "format": "binary"}}}}},
     )
     async def search_image(request: Request, k: int = Query(20, ge=1, le=MAX_K), kind: KindParam = "all") -> Hits:
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
-            raise HTTPException(413, f"the picture is over {MAX_UPLOAD_BYTES // 2**20} MB")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_UPLOAD_BYTES:
-                raise HTTPException(413, f"the picture is over {MAX_UPLOAD_BYTES // 2**20} MB")
-        if not body:
-            raise HTTPException(400, "send the picture as the request body")
         with tempfile.TemporaryDirectory() as folder:
-            picture = Path(folder) / "upload"
-            picture.write_bytes(body)
+            picture = await _upload(request, Path(folder) / "upload")
             hits = await run_in_threadpool(search_picture, picture, k, kind)
         return {"query": {"image": "upload"}, "hits": _json(hits)}
 
@@ -197,6 +190,7 @@ def create_app(archive, *, token: str | None = None, static: Path = STATIC) -> F
         return FileResponse(files[role], filename=f"hit-{hit_id}-{files[role].name}")
 
     app.include_router(api)
+    app.include_router(face_routes(archive, authorized, searching))
 
     @app.get("/", include_in_schema=False)
     def page() -> Response:
@@ -218,6 +212,66 @@ def create_app(archive, *, token: str | None = None, static: Path = STATIC) -> F
         return JSONResponse({"detail": str(error)}, status_code=404 if missing else 400)
 
     return app
+
+
+async def _upload(request: Request, path: Path) -> Path:
+    """The request body (a picture of at most MAX_UPLOAD_BYTES) written to `path`."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
+        raise HTTPException(413, f"the picture is over {MAX_UPLOAD_BYTES // 2**20} MB")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_UPLOAD_BYTES:
+            raise HTTPException(413, f"the picture is over {MAX_UPLOAD_BYTES // 2**20} MB")
+    if not body:
+        raise HTTPException(400, "send the picture as the request body")
+    path.write_bytes(body)
+    return path
+
+
+def face_routes(archive, authorized, searching) -> APIRouter:
+    """The face filter and the people view: search by an uploaded or an indexed face, people and their names."""
+    faces = APIRouter(prefix="/api/faces", dependencies=[Depends(authorized)])
+
+    @faces.post(
+        "/search", summary="Appearances of the person whose face is the picture's largest: the body is the image",
+        openapi_extra={"requestBody": {"content": {"image/*": {"schema": {"type": "string", "format": "binary"}}}}},
+    )
+    async def search_face(request: Request, k: int = Query(20, ge=1, le=MAX_K)) -> FaceHits:
+        with tempfile.TemporaryDirectory() as folder:
+            picture = await _upload(request, Path(folder) / "upload")
+            hits = await run_in_threadpool(search, picture, k)
+        return {"query": {"face": "upload"}, "hits": _json(hits)}
+
+    def search(picture: Path, k: int) -> list:
+        with searching:
+            return archive.query_face(picture, k=k)
+
+    @faces.get("/like/{face_id}", summary="Where else the person of a face hit appears")
+    def like_face(face_id: int, k: int = Query(20, ge=1, le=MAX_K)) -> FaceHits:
+        with searching:
+            return {"query": {"like_face": face_id}, "hits": _json(archive.query_like_face(face_id, k=k))}
+
+    @faces.get("/groups", summary="The people in the archive's faces, largest first")
+    def groups() -> FaceGroups:
+        return {"groups": [group.to_json() for group in archive.face_groups()]}
+
+    @faces.get("/groups/{group}/hits", summary="The appearances of one person (a group), each at its clearest face")
+    def group_hits(group: int, k: int = Query(20, ge=1, le=MAX_K)) -> FaceHits:
+        with searching:
+            return {"query": {"group": group}, "hits": _json(archive.query_face_group(group, k=k))}
+
+    @faces.post("/groups/{group}/name", summary="Name a person (a group), for `query --who`")
+    def name_group(group: int, naming: FaceName) -> dict:
+        archive.name_face_group(group, naming.name)
+        return {"group": group, "name": naming.name.strip()}
+
+    @faces.get("/thumb/{face_id}.jpg", summary="A face's thumbnail", response_class=Response)
+    def face_thumb(face_id: int) -> FileResponse:
+        return _picture(archive.face_thumbnail(face_id))
+
+    return faces
 
 
 def _json(hits: list) -> list[dict]:

@@ -57,3 +57,27 @@ class Exported(Open):
     problems: list[str]
     name: str
     downloads: dict[str, dict[str, str]]
+
+
+class FaceHitJson(Open):
+    """One face hit, as `vidsearch query --face --json` prints it."""
+
+    rank: int
+    kind: str
+    distance: float
+    video: str
+    t: float
+    box: list[float]
+    id: int
+    identity: int
+    group: int | None
+    name: str | None
+
+
+class FaceHits(Open):
+    query: dict[str, Any]
+    hits: list[FaceHitJson]
+
+
+class FaceGroups(Open):
+    groups: list[dict[str, Any]]

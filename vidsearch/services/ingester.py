@@ -54,7 +54,7 @@ class Ingester:
         reader: str | None = None, ray_address: str | None = None, camera: str | None = None,
         tz: str | None = None, time_from_mtime: bool = False, roots: Iterable[Path] | None = None,
         on_event: Callable[[IngestEvent], None] = lambda event: None, ocr: bool | None = None,
-        time_from_overlay: bool = False, track: Sequence[str] | None = None,
+        time_from_overlay: bool = False, track: Sequence[str] | None = None, faces: bool | None = None,
     ) -> IngestReport:
         """Index new and changed videos under `paths` (see Archive.ingest)."""
         paths = list(paths)
@@ -63,6 +63,8 @@ class Ingester:
             clock_pattern=self.settings.clock.pattern, use_mtime=time_from_mtime, use_overlay=time_from_overlay,
         )
         fps = fps or self.settings.sampling.fps
+        if ray_address and (faces or (faces is None and self.settings.faces.enabled)):
+            raise ConfigError("faces are found only in this process: ingest --faces without --ray")
         if fps <= 0:
             raise ConfigError(f"fps must be positive, not {fps}")
         sampling = replace(
@@ -78,7 +80,10 @@ class Ingester:
             reads_text = self.settings.screen_text.enabled if ocr is None else ocr
             screen_text = replace(self.settings.screen_text, enabled=reads_text)
             detector = replace(self.settings.detector, labels=tuple(track)) if track else self.settings.detector
-            settings = replace(self.settings, sampling=sampling, screen_text=screen_text, detector=detector)
+            finds_faces = replace(self.settings.faces, enabled=self.settings.faces.enabled if faces is None else faces)
+            settings = replace(
+                self.settings, sampling=sampling, screen_text=screen_text, detector=detector, faces=finds_faces,
+            )
             with closing(self.make_runner(settings, ray_address)) as runner:
                 self.models.embedder()
                 if persons:

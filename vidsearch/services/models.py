@@ -23,6 +23,7 @@ class Models:
         self._vocabulary = None
         self._attribute_readers: dict = {}
         self._text_reader = None
+        self._face_model = None
 
     @cached_property
     def device(self) -> str:
@@ -114,6 +115,14 @@ class Models:
 
             self._text_reader = TextReader(self.settings.screen_text)
         return self._text_reader
+
+    def face_model(self):
+        """The face detector and descriptor of the settings' `faces` section (vidsearch.faces)."""
+        if self._face_model is None:
+            from ..faces import load_face_model
+
+            self._face_model = load_face_model(self.settings.faces)
+        return self._face_model
 
     def close(self) -> None:
         if self._text_encoder is not None:

@@ -87,15 +87,9 @@ class Searcher:
         self, path: Path, k: int = 20, kind: SearchKind = "all", exclude: Sequence[str] = (), group: bool = True,
         where: SearchFilter = EVERYTHING,
     ) -> list[Hit]:
-        from PIL import Image, UnidentifiedImageError
+        from ..thumbnails import read_picture
 
-        try:
-            with Image.open(path) as picture:
-                pixels = np.asarray(picture.convert("RGB"))
-        # ImportError: ultralytics patches Image.open to try an optional HEIF plugin on files PIL cannot read
-        except (OSError, UnidentifiedImageError, ImportError):
-            raise ConfigError(f"{path}: not a readable image") from None
-        vector = self.models.embedder().embed_images([pixels])
+        vector = self.models.embedder().embed_images([read_picture(path)])
         return self.search_vectors(self._excluding(vector, exclude), k, kind, group, where=self.policy(where))[0]
 
     def query_like(

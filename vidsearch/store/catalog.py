@@ -16,6 +16,7 @@ from ..records import (
     Appearance, Box, CatalogVideo, Detection, FoundPerson, Item, Kind, ProcessedVideo, SampledFrame, StoredAppearance,
     StoredModel, StoredScreenText, VideoFile, VideoOrigin,
 )
+from .faces import insert_faces
 from .schema import (
     alembic_config, appearances_t, detection_values, frames_t, head_revision, meta_t, objects_t, persons_t,
     screen_texts_t, sqlite_pragmas, videos_t,
@@ -187,6 +188,7 @@ class Catalog:
             _insert_appearances(conn, video_id, processed.appearances, person_ids)
             if processed.texts:
                 conn.execute(screen_texts_t.insert(), screen_text_rows(video_id, frame_ids, processed.texts))
+            insert_faces(conn, video_id, frames, frame_ids, processed.faces)
             before_commit(video_id, frame_ids, person_ids)
         return video_id, frame_ids, person_ids
 

@@ -113,6 +113,51 @@ class ObjectRow(DetectionColumns, Base):
     frame_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("frames.id", ondelete="CASCADE"))
 
 
+class FaceGroupRow(Base):
+    """A person as face clustering found them across the archive, named by the user or not."""
+
+    __tablename__ = "face_groups"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused: a forgotten group's id stays unused
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str | None] = mapped_column(String, index=True)
+
+
+class FaceIdentityRow(Base):
+    """The faces of one person appearance in one video (its person track, or faces alike in a frame without
+    persons), pooled: the unit that groups are made of."""
+
+    __tablename__ = "face_identities"
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    video_id: Mapped[int] = mapped_column(Integer, ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    appearance_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("appearances.id", ondelete="SET NULL"))
+    group_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("face_groups.id", ondelete="SET NULL"), index=True
+    )
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float] = mapped_column(Float)
+    best_face_id: Mapped[int | None] = mapped_column(Integer)
+    pooled: Mapped[bytes] = mapped_column(LargeBinary)  # float32: the mean of its faces' descriptors
+
+
+class FaceRow(Base):
+    """A face in a sampled frame; its id is also its descriptor's id in the face index."""
+
+    __tablename__ = "faces"
+    __table_args__ = {"sqlite_autoincrement": True}  # a face's thumbnail is kept by its id
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    identity_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("face_identities.id", ondelete="CASCADE"), index=True
+    )
+    frame_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("frames.id", ondelete="CASCADE"), index=True)
+    score: Mapped[float] = mapped_column(Float)
+    x1: Mapped[float] = mapped_column(Float)
+    y1: Mapped[float] = mapped_column(Float)
+    x2: Mapped[float] = mapped_column(Float)
+    y2: Mapped[float] = mapped_column(Float)
+    descriptor: Mapped[bytes] = mapped_column(LargeBinary)  # float32
+
+
 class ScreenTextRow(Base):
     """A text read on screen over a span of consecutive kept frames, kept at its best reading (frame, box, string,
     confidence); `within_*` is the detection (a vehicle) it was read inside. Its folded form is full-text indexed in
@@ -146,6 +191,7 @@ class ScreenTextRow(Base):
 videos_t, frames_t, persons_t, meta_t, appearances_t, objects_t, screen_texts_t = (
     m.__table__ for m in (VideoRow, FrameRow, PersonRow, MetaRow, AppearanceRow, ObjectRow, ScreenTextRow)
 )
+face_groups_t, face_identities_t, faces_t = (m.__table__ for m in (FaceGroupRow, FaceIdentityRow, FaceRow))
 
 
 # FTS5 virtual tables (made by their migrations); SQLAlchemy models none of them, nor the shadow tables FTS5 keeps
