@@ -11,7 +11,9 @@ from pathlib import Path
 import click
 
 from . import terminal
-from .cli_common import Context, camera_option, domain_errors, ingest_arguments, ingest_options, json_option
+from .cli_common import (
+    Context, camera_option, domain_errors, ingest_arguments, ingest_options, json_option, speech_options,
+)
 from .cli_live import record, watch
 
 
@@ -52,13 +54,15 @@ def cli(ctx, index_dir, clip_model, clip_pretrained, yolo_weights, device, verbo
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @ingest_options
+@speech_options
 @camera_option
 @click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
               help="Process videos on Ray: alone, starts Ray on this machine; or 'auto' or a cluster address.")
 @json_option
 @click.pass_obj
 @domain_errors
-def ingest(obj: Context, paths, fps, persons, sample, reader, tz, time_from, camera, ray_address, as_json):
+def ingest(obj: Context, paths, fps, persons, sample, reader, tz, time_from, speech, asr_model, language, camera,
+           ray_address, as_json):
     """Index the videos in PATHS (files or folders); only new or changed files are processed.
 
     A file that cannot be read is reported on one line and recorded as failed; the rest goes on, and the
@@ -71,7 +75,10 @@ def ingest(obj: Context, paths, fps, persons, sample, reader, tz, time_from, cam
     """
     from .progress import IngestProgress, json_line
 
-    options = {**ingest_arguments(fps, persons, sample, reader, tz, time_from, camera), "ray_address": ray_address}
+    options = {
+        **ingest_arguments(fps, persons, sample, reader, tz, time_from, camera), "ray_address": ray_address,
+        "speech": speech, "asr_model": asr_model, "language": language,
+    }
     try:
         if as_json:
             report = obj.archive().ingest(paths, **options, on_event=json_line)
@@ -95,8 +102,15 @@ def ingest(obj: Context, paths, fps, persons, sample, reader, tz, time_from, cam
 @cli.command()
 @click.argument("text", required=False)
 @click.option("-k", type=click.IntRange(1, 10_000), default=20, show_default=True, help="How many hits.")
-@click.option("--kind", type=click.Choice(["all", "frame", "person"]), default="all", show_default=True,
-              help="Search whole frames, person crops, or both.")
+@click.option("--kind", type=click.Choice(["all", "frame", "person", "speech"]), default="all", show_default=True,
+              help="Search whole frames, person crops, both, or what was said (speech); with --said, all fuses "
+                   "picture and speech hits by reciprocal rank.")
+@click.option("--said", metavar="WORDS",
+              help='Words and "quoted phrases" spoken in the video (stemmed: "parked" finds "park").')
+@click.option("--within", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="With TEXT and --said: only picture hits with the words spoken this close in the same video.")
+@click.option("--tolerant", is_flag=True,
+              help="--said also finds spoken words alike in letters or sound (words the recognizer misheard).")
 @click.option("--image", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Query by example: hits that look like this picture.")
 @click.option("--like", type=int, metavar="ID", help="More like this hit (an id from earlier results).")
@@ -123,8 +137,8 @@ def ingest(obj: Context, paths, fps, persons, sample, reader, tz, time_from, cam
 @json_option
 @click.pass_obj
 @domain_errors
-def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start, end, objects, cameras, after, before,
-          hours, tz, exclude, group, show_timings, as_json):
+def query(obj: Context, text, k, kind, said, within, tolerant, image, like, min_score, video_glob, start, end, objects,
+          cameras, after, before, hours, tz, exclude, group, show_timings, as_json):
     """Find moments and persons matching TEXT (or looking like --image, or like hit --like) across the archive.
 
     Person hits are appearances: a person's span in a video, shown at the moment that matches best, with
@@ -133,9 +147,17 @@ def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start
     Example:
 
         vidsearch query "man in red jacket with glasses -bicycle" --kind person -k 5 --json
+
+        vidsearch query "man in red jacket" --said '"evidence bag"' --within 10
     """
-    if sum(given is not None for given in (text, image, like)) != 1:
-        raise click.UsageError("give one of TEXT, --image or --like")
+    if kind == "speech" and said is None:
+        said, text = text, None
+    if said is not None and (image is not None or like is not None):
+        raise click.UsageError("--said goes with TEXT, not with --image or --like")
+    if said is None and sum(given is not None for given in (text, image, like)) != 1:
+        raise click.UsageError("give one of TEXT, --image, --like or --said")
+    if within is not None and (said is None or text is None):
+        raise click.UsageError("--within needs TEXT and --said")
     if show_timings and text is None:
         raise click.UsageError("--timings times text queries")
     before_command, opening = terminal.process_seconds(), time.perf_counter()
@@ -149,7 +171,9 @@ def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start
         **clock_filter(after, before, hours, tz),
     )
     options = {"k": k, "kind": kind, "exclude": exclude, "group": group, "where": where}
-    if image is not None:
+    if said is not None:
+        hits = archive.query_said(text, said, within=within, tolerant=tolerant, **options)
+    elif image is not None:
         hits = archive.query_image(image, **options)
     elif like is not None:
         hits = archive.query_like(like, **options)
@@ -157,10 +181,15 @@ def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start
         hits = archive.query(text, **options, timings=timings)
     unclocked = archive.left_out_without_clock(where)
     if as_json:
-        asked = text if text is not None else {"image": str(image)} if image is not None else {"like": like}
+        asked = (
+            {"image": str(image)} if image is not None else {"like": like} if like is not None else text
+        )
         timed = {"timings": {key: round(ms, 2) for key, ms in timings.items()}} if show_timings else {}
         left_out = {"left_out_without_time": unclocked} if where.clocked else {}
-        click.echo(json.dumps({"query": asked, "hits": [hit.to_json() for hit in hits], **left_out, **timed}, indent=1))
+        spoken = terminal.said_json(text, said, kind, within)
+        click.echo(json.dumps(
+            {"query": asked, **spoken, "hits": [hit.to_json() for hit in hits], **left_out, **timed}, indent=1
+        ))
         return
     if unclocked:
         click.echo(f"vidsearch: {unclocked} videos without a clock time were left out", err=True)

@@ -13,6 +13,7 @@ from .services.inventory import Inventory
 from .services.media import Media
 from .services.models import Models
 from .services.searcher import Searcher
+from .services.speech import SpeechSearch
 from .services.writes import WriteGuard
 from .shards import Shards
 from .store import Catalog
@@ -28,6 +29,7 @@ class Services:
     indexes: Indexes  # frame.faiss, person.faiss and their .json and re-rank files
     ingester: Ingester
     searcher: Searcher
+    speech: SpeechSearch  # what was said: the transcripts in the catalog
     media: Media  # thumbs/, frames/, clips/, exports/
     inventory: Inventory
 
@@ -60,6 +62,6 @@ def build_services(settings: Settings) -> Services:
     return Services(
         settings=settings, catalog=catalog, shards=shards, writes=writes, models=models, indexes=indexes,
         ingester=Ingester(settings, catalog, shards, models, indexes, writes, make_runner),
-        searcher=searcher, media=Media(settings, catalog, searcher),
+        searcher=searcher, speech=SpeechSearch(catalog, searcher), media=Media(settings, catalog, searcher),
         inventory=Inventory(settings, catalog, models, indexes, searcher),
     )

@@ -114,6 +114,23 @@ class DistributedConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SpeechConfig:
+    enabled: bool  # transcribe the sound of videos that have it
+    model: str  # a faster-whisper model name (downloaded on first use) or a local model folder
+    language: str | None  # None: detected per video
+    compute_type: str  # "auto": int8 on CPU, float16 on CUDA; or a CTranslate2 compute type
+    cpu_threads: int  # threads the recognizer uses on CPU; 0: half the cores, the rest stay with the video models
+    beam_size: int
+    # the hallucination guard: a segment is dropped as noise when the recognizer thinks it holds no speech
+    # (no_speech_prob above this) and its words are unsure (avg_logprob below log_prob_threshold) ...
+    no_speech_threshold: float
+    log_prob_threshold: float
+    # ... or when its words are very unsure whatever no_speech_prob says
+    min_avg_logprob: float
+    vad_min_silence_ms: int  # silences longer than this split speech into separate stretches
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     archive: Path
     clip: ClipConfig
@@ -127,6 +144,7 @@ class Settings:
     distributed: DistributedConfig
     cameras: CameraConfig
     clock: ClockConfig
+    speech: SpeechConfig
     device: str = "auto"
     # True when the caller named a CLIP model; otherwise an existing archive's own model is used.
     clip_chosen: bool = field(default=False)
@@ -156,6 +174,7 @@ def default_settings(archive: Path) -> Settings:
         distributed=_section(DistributedConfig, raw["distributed"]),
         cameras=_section(CameraConfig, raw["cameras"]),
         clock=_section(ClockConfig, raw["clock"]),
+        speech=_section(SpeechConfig, raw["speech"]),
     )
 
 
@@ -166,9 +185,11 @@ def load_settings(
     clip_pretrained: str | None = None,
     yolo_weights: str | None = None,
     device: str = "auto",
+    asr_model: str | None = None,
 ) -> Settings:
     """Defaults with the options a user gives on the command line or in the environment."""
     settings = default_settings(Path(archive))
+    asr_model = asr_model or os.environ.get("VIDSEARCH_ASR_MODEL")
     clip = settings.clip
     if clip_model is not None:
         clip = replace(clip, model=clip_model, pretrained=clip_pretrained)
@@ -181,6 +202,7 @@ def load_settings(
         settings,
         clip=clip,
         detector=detector,
+        speech=replace(settings.speech, model=asr_model) if asr_model else settings.speech,
         device=device,
         clip_chosen=clip_model is not None or clip_pretrained is not None,
     )

@@ -14,17 +14,18 @@ import numpy as np
 
 from ..cameras import OriginRules, camera_pattern
 from ..clock import zone_named
-from ..config import Settings
+from ..config import Settings, SpeechConfig
 from ..crashpoints import crash_point
 from ..errors import ConfigError, DecodeError
 from ..events import (
-    FramesDone, IngestEvent, IngestPlanned, VideoCutShort, VideoFailed, VideoIndexed, VideoSkipped,
+    FramesDone, IngestEvent, IngestPlanned, VideoCutShort, VideoFailed, VideoIndexed, VideoNotHeard, VideoSkipped,
 )
 from ..records import Item, Kind, ProcessedVideo, VideoFile, VideoOrigin
 from ..reports import IngestReport
 from ..runners import Runner
 from ..scan import ScanProblem, content_fingerprint, scan
 from ..shards import Shards
+from ..speech.stage import with_speech
 from ..store import Catalog
 from .indexes import Indexes
 from .models import Models
@@ -53,6 +54,7 @@ class Ingester:
         self, paths: Iterable[Path], *, fps: float | None = None, persons: bool = True, sample: str | None = None,
         reader: str | None = None, ray_address: str | None = None, camera: str | None = None,
         tz: str | None = None, time_from_mtime: bool = False, roots: Iterable[Path] | None = None,
+        speech: bool | None = None, asr_model: str | None = None, language: str | None = None,
         on_event: Callable[[IngestEvent], None] = lambda event: None,
     ) -> IngestReport:
         """Index new and changed videos under `paths` (see Archive.ingest)."""
@@ -74,7 +76,9 @@ class Ingester:
             found = list(scan(paths))
             on_event(IngestPlanned(videos=len(found)))
             # the runner's decoder boots while the models load; workers elsewhere load exactly this archive's model
-            settings = replace(self.settings, sampling=sampling)
+            settings = replace(
+                self.settings, sampling=sampling, speech=_speech_config(self.settings, speech, asr_model, language)
+            )
             with closing(self.make_runner(settings, ray_address)) as runner:
                 self.models.embedder()
                 if persons:
@@ -82,7 +86,7 @@ class Ingester:
                 self.indexes.load()
                 self.shards.sweep(keep={v.id for v in self.catalog.videos(status="indexed")})
                 todo = self._plan(found, report, on_event)
-                self._run(runner, todo, fps, persons, rules, report, on_event)
+                self._run(runner, todo, fps, persons, rules, report, on_event, settings.speech)
             self.indexes.save()
             self.indexes.grow()
         report.wall_seconds = time.perf_counter() - started
@@ -108,13 +112,17 @@ class Ingester:
         return todo
 
     def _run(
-        self, runner: Runner, todo, fps: float, persons: bool, rules: OriginRules, report: IngestReport, on_event
+        self, runner: Runner, todo, fps: float, persons: bool, rules: OriginRules, report: IngestReport, on_event,
+        speech: SpeechConfig,
     ) -> None:
         def on_frames(path: Path, count: int) -> None:
             on_event(FramesDone(path, count))
 
         last_save = time.monotonic()
-        with closing(runner.process(list(todo), fps, persons, on_frames)) as results:
+        results = runner.process(list(todo), fps, persons, on_frames)
+        if speech.enabled:
+            results = with_speech(results, list(todo), lambda: self.models.transcriber(speech))
+        with closing(results):
             for path, result in results:  # on an error, decoding stops before its process does
                 video, fingerprint = todo[path]
                 if isinstance(result, DecodeError):
@@ -124,6 +132,8 @@ class Ingester:
                 with self.writes.writing(f"indexing {path}"):
                     self.commit(video, fingerprint, result, origin)
                 report.add(path, result)
+                if result.audio_problem:
+                    on_event(VideoNotHeard(path, result.audio_problem))
                 if result.info.cut_short:
                     on_event(VideoCutShort(path, result.info.duration, result.info.declared_duration))
                 on_event(VideoIndexed(path, len(result.frames), len(result.persons), result.info.duration))
@@ -214,3 +224,12 @@ class Ingester:
                 self._drop_vectors(video.id, ids)
             self.indexes.save()
         return [v.path for v in gone]
+
+
+def _speech_config(settings: Settings, speech: bool | None, model: str | None, language: str | None) -> SpeechConfig:
+    """The settings' speech section with an ingest's own choices (None keeps the setting)."""
+    config = settings.speech
+    return replace(
+        config, enabled=config.enabled if speech is None else speech, model=model or config.model,
+        language=language or config.language,
+    )

@@ -1,5 +1,5 @@
 """The models, each loaded on first use and kept: CLIP for pictures, the text encoder for queries, the detector, the
-attribute vocabulary and its reader; and the check that a loaded CLIP is the one the archive's vectors came from."""
+attribute vocabulary and its reader, the speech recognizer; and the check that a loaded CLIP is the one the archive's vectors came from."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 
-from ..config import Settings, resolve_device
+from ..config import Settings, SpeechConfig, resolve_device
 from ..errors import ModelMismatchError
 from ..records import ModelIdentity, StoredModel
 from ..store import Catalog
@@ -22,6 +22,7 @@ class Models:
         self._detector = None
         self._vocabulary = None
         self._attribute_reader = None
+        self._transcribers: dict = {}
 
     @cached_property
     def device(self) -> str:
@@ -103,6 +104,14 @@ class Models:
 
             self._attribute_reader = AttributeReader(self.vocabulary(), self.embedder())
         return self._attribute_reader
+
+    def transcriber(self, config: SpeechConfig):
+        """The speech recognizer of these settings, loaded on first use and kept for every later video."""
+        if config not in self._transcribers:
+            from ..speech.transcribe import Transcriber
+
+            self._transcribers[config] = Transcriber(config, self.device)
+        return self._transcribers[config]
 
     def close(self) -> None:
         if self._text_encoder is not None:

@@ -19,6 +19,7 @@ from .schema import (
     alembic_config, appearances_t, detection_values, frames_t, head_revision, meta_t, objects_t, persons_t,
     sqlite_pragmas, videos_t,
 )
+from .speech import insert_speech
 
 NEXT_ID = "next_vector_id"
 NEXT_VIDEO_ID = "next_video_id"
@@ -195,6 +196,7 @@ class Catalog:
                         for a in processed.appearances
                     ],
                 )
+            insert_speech(conn, video_id, processed.speech)
             before_commit(video_id, frame_ids, person_ids)
         return video_id, frame_ids, person_ids
 

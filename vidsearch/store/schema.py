@@ -111,9 +111,48 @@ class ObjectRow(DetectionColumns, Base):
     frame_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("frames.id", ondelete="CASCADE"))
 
 
+class SpeechSegmentRow(Base):
+    """A stretch of speech in a video's sound, transcribed; its text is in the full-text index speech_text."""
 
-videos_t, frames_t, persons_t, meta_t, appearances_t, objects_t = (
-    m.__table__ for m in (VideoRow, FrameRow, PersonRow, MetaRow, AppearanceRow, ObjectRow)
+    __tablename__ = "speech_segments"
+    __table_args__ = (Index("ix_speech_segments_video_start", "video_id", "start"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    video_id: Mapped[int] = mapped_column(Integer, ForeignKey("videos.id", ondelete="CASCADE"))
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(String)
+    language: Mapped[str | None] = mapped_column(String)
+    avg_logprob: Mapped[float] = mapped_column(Float)
+    no_speech_prob: Mapped[float] = mapped_column(Float)
+
+
+class SpeechWordRow(Base):
+    """One timed word of a speech segment; in the full-text index speech_word_text, to find which words matched."""
+
+    __tablename__ = "speech_words"
+    __table_args__ = (Index("ix_speech_words_segment_position", "segment_id", "position"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    segment_id: Mapped[int] = mapped_column(Integer, ForeignKey("speech_segments.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)  # its place in the segment, from 0
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float] = mapped_column(Float)
+    word: Mapped[str] = mapped_column(String)
+    probability: Mapped[float] = mapped_column(Float)
+
+
+# SQLite FTS5 indexes over speech_segments.text and speech_words.word (porter stemming, BM25), kept by triggers;
+# virtual tables, so not models: these are their names and the prefix of the shadow tables FTS5 makes for them
+FULL_TEXT_TABLES = ("speech_text", "speech_word_text")
+
+
+def is_full_text_table(name: str) -> bool:
+    return any(name == table or name.startswith(f"{table}_") for table in FULL_TEXT_TABLES)
+
+
+videos_t, frames_t, persons_t, meta_t, appearances_t, objects_t, speech_segments_t, speech_words_t = (
+    m.__table__ for m in (
+        VideoRow, FrameRow, PersonRow, MetaRow, AppearanceRow, ObjectRow, SpeechSegmentRow, SpeechWordRow,
+    )
 )
 
 
