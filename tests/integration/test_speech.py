@@ -4,6 +4,9 @@ silence give no segments; a sound that cannot be decoded costs only the transcri
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 
 from speech_clips import soundtrack, with_sound
@@ -99,3 +102,26 @@ def test_a_tolerant_match_finds_a_misheard_word(heard):
     tolerant = archive.query_said(None, said, tolerant=True)
     assert [hit.video for hit in tolerant] == [folder / "spoken.mp4"], spoken
     assert abs(tolerant[0].match.start - BAG_AT) < 1.0
+
+
+def test_exported_clips_carry_subtitles_that_line_up_with_their_sound(heard, tmp_path):
+    from vidsearch.search import SearchFilter
+    from vidsearch.speech.audio import read_audio
+
+    archive, folder, _, _ = heard
+    at_bag = SearchFilter(videos="*/spoken.mp4", start=BAG_AT, end=BAG_AT + 1)
+    hit = archive.query("a street", k=1, kind="frame", group=False, where=at_bag)[0]
+    report = archive.export([hit], tmp_path, pad=1.5)
+    exported = report.exported[0]
+    evidence = json.loads(exported.files["evidence"].read_text())
+    lines = evidence["transcript"]
+    assert lines and all(0 <= line["start"] < line["end"] <= evidence["clip"]["duration"] for line in lines)
+    assert "evidence" in lines[0]["text"].lower() and "parking" not in " ".join(l["text"] for l in lines).lower()
+    vtt, srt = exported.files["vtt"].read_text(), exported.files["srt"].read_text()
+    assert vtt.startswith("WEBVTT") and lines[0]["text"] in vtt and srt.startswith("1\n00:00:0")
+    # the voice starts in the clip's own sound where the subtitles say (the track is silent but for the phrases)
+    sound = read_audio(exported.clip.path)
+    loudness = np.sqrt((sound[: len(sound) // 160 * 160].reshape(-1, 160) ** 2).mean(axis=1))
+    voice_starts = np.argmax(loudness > 0.02) / 100  # first 10 ms window with sound
+    assert abs(voice_starts - lines[0]["start"]) < 0.5
+    assert abs(evidence["clip"]["start"] + lines[0]["start"] - BAG_AT) < 1.0
