@@ -161,6 +161,10 @@ class Archive:
         """What was said in an indexed video between two times (seconds), segment by segment with timed words."""
         return self.services.speech.transcript(video, start, end)
 
+    def subtitles(self, video: Path, start: float, end: float) -> str:
+        """WebVTT of what was said in a video between two source times, in a player's time (0 at `start`)."""
+        return self.services.speech.subtitles(video, start, end)
+
     def query_image(
         self, path: Path, k: int = 20, kind: SearchKind = "all", exclude: Sequence[str] = (), group: bool = True,
         where: SearchFilter = EVERYTHING,

@@ -327,6 +327,7 @@ class SpeechHit:
     match: SpeechMatch
     camera: str | None = None
     time: datetime | None = None  # the wall-clock moment of the first matched word
+    frame_id: int | None = None  # the sampled frame nearest to the first matched word: its picture and player
 
     @property
     def video(self) -> Path:
@@ -336,7 +337,7 @@ class SpeechHit:
         return {
             "rank": self.rank, "score": round(self.score, 6), "kind": "speech", "video": str(self.video),
             "camera": self.camera, "t": round(self.match.start, 3), "time": iso(self.time), "id": self.match.segment_id,
-            **self.match.to_json(),
+            "frame_id": self.frame_id, **self.match.to_json(),
         }
 
 

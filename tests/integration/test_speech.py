@@ -125,3 +125,23 @@ def test_exported_clips_carry_subtitles_that_line_up_with_their_sound(heard, tmp
     voice_starts = np.argmax(loudness > 0.02) / 100  # first 10 ms window with sound
     assert abs(voice_starts - lines[0]["start"]) < 0.5
     assert abs(evidence["clip"]["start"] + lines[0]["start"] - BAG_AT) < 1.0
+
+
+def test_the_api_searches_what_was_said_and_serves_subtitles(heard):
+    from fastapi.testclient import TestClient
+
+    from vidsearch.serve.app import create_app
+
+    archive, folder, _, _ = heard
+    with TestClient(create_app(archive)) as client:
+        found = client.get("/api/search", params={"said": "parked"}).json()
+        hit = found["hits"][0]
+        assert (hit["kind"], hit["video"]) == ("speech", str(folder / "spoken.mp4")) and hit["frame_id"] is not None
+        assert [w["word"].lower() for w in hit["words"] if w["matched"]] == ["parking"]
+        near = client.get("/api/search", params={"q": "a bicycle", "said": "table", "within": 2, "kind": "frame"})
+        assert {h["video"] for h in near.json()["hits"]} == {str(folder / "spoken.mp4")}
+        assert "fusion" in client.get("/api/search", params={"q": "a bicycle", "said": "table"}).json()
+        vtt = client.get(f"/api/subtitles/{hit['frame_id']}.vtt")
+        assert vtt.headers["content-type"].startswith("text/vtt")
+        assert vtt.text.startswith("WEBVTT") and "parking lot" in vtt.text.lower()
+        assert client.get("/api/search", params={"k": 3}).status_code == 400

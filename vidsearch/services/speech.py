@@ -12,8 +12,11 @@ from ..errors import ConfigError
 from ..records import Hit, SpeechHit, SpeechMatch
 from ..search import EVERYTHING, SearchFilter
 from ..speech.query import SaidQuery, fts_expression, matched_positions, parse_said, similar_words
+from ..speech.subtitles import cues, webvtt
 from ..store import Catalog
-from ..store.speech import StoredSegment, find_segments, segments_between, spoken_words, words_matching
+from ..store.speech import (
+    StoredSegment, find_segments, nearest_frames, segments_between, spoken_words, words_matching,
+)
 from .searcher import Searcher
 
 # reciprocal-rank fusion: each list adds 1 / (RRF_K + rank) to a hit's score; 60 is the constant of Cormack et al.
@@ -55,7 +58,8 @@ class SpeechSearch:
                 hits.append(replace(hit, rank=len(hits) + 1))
             if k is not None and len(hits) == k:
                 break
-        return hits
+        frames = nearest_frames(self.catalog.engine, [(hit.video, hit.match.start) for hit in hits])
+        return [replace(hit, frame_id=frame) for hit, frame in zip(hits, frames)]
 
     def query(
         self, text: str | None, said: str, k: int = 20, kind: str = "all", within: float | None = None,
@@ -85,6 +89,11 @@ class SpeechSearch:
     def transcript(self, video: Path, start: float, end: float) -> list[StoredSegment]:
         """What was said in a video between two times (seconds), segment by segment."""
         return segments_between(self.catalog.engine, video, start, end)
+
+    def subtitles(self, video: Path, start: float, end: float) -> str:
+        """WebVTT of what was said between two source times, its cues in the time of a clip starting at `start`."""
+        words = [word for segment in self.transcript(video, start, end) for word in segment.words]
+        return webvtt(cues(words, start, end))
 
     def _alternatives(self, query: SaidQuery) -> dict[str, list[str]]:
         vocabulary = {w.lower() for word in spoken_words(self.catalog.engine) for w in _WORD.findall(word)}

@@ -98,6 +98,21 @@ def spoken_words(engine: Engine) -> list[str]:
         return list(conn.scalars(select(speech_words_t.c.word).distinct()))
 
 
+def nearest_frames(engine: Engine, moments: Sequence[tuple[Path, float]]) -> list[int | None]:
+    """For each (video, t), the id of the video's sampled frame nearest to t: where a player shows it."""
+    with engine.connect() as conn:
+        return [
+            conn.scalar(
+                text(
+                    "SELECT f.id FROM frames f JOIN videos v ON v.id = f.video_id WHERE v.path = :path"
+                    " ORDER BY abs(f.t - :t) LIMIT 1"
+                ),
+                {"path": str(video), "t": t},
+            )
+            for video, t in moments
+        ]
+
+
 def _words_of(conn: Connection, segment_ids: Sequence[int]) -> dict[int, tuple[SpokenWord, ...]]:
     if not segment_ids:
         return {}
