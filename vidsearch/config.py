@@ -121,11 +121,14 @@ class SpeechConfig:
     compute_type: str  # "auto": int8 on CPU, float16 on CUDA; or a CTranslate2 compute type
     cpu_threads: int  # threads the recognizer uses on CPU; 0: half the cores, the rest stay with the video models
     beam_size: int
-    # the hallucination guard: a segment is dropped as noise when the recognizer thinks it holds no speech
-    # (no_speech_prob above this) and its words are unsure (avg_logprob below log_prob_threshold) ...
+    # Whisper's own rule, and where it decodes again at a higher temperature: a stretch is silence when
+    # no_speech_prob is above no_speech_threshold and avg_logprob below log_prob_threshold
     no_speech_threshold: float
     log_prob_threshold: float
-    # ... or when its words are very unsure whatever no_speech_prob says
+    # the hallucination guard on what it writes: a segment is dropped as noise when no_speech_prob is above
+    # no_speech_threshold and its words are less sure than guard_log_prob ("You" over silence: -0.9), or when they
+    # are less sure than min_avg_logprob whatever no_speech_prob says
+    guard_log_prob: float
     min_avg_logprob: float
     vad_min_silence_ms: int  # silences longer than this split speech into separate stretches
 

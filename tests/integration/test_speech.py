@@ -145,3 +145,19 @@ def test_the_api_searches_what_was_said_and_serves_subtitles(heard):
         assert vtt.headers["content-type"].startswith("text/vtt")
         assert vtt.text.startswith("WEBVTT") and "parking lot" in vtt.text.lower()
         assert client.get("/api/search", params={"k": 3}).status_code == 400
+
+
+def test_the_command_line_marks_the_matched_words(heard, options):
+    from click.testing import CliRunner
+
+    from shared_files import global_options
+    from vidsearch.cli import cli
+
+    archive, folder, _, _ = heard
+    base = global_options(archive.folder, options)
+    shown = CliRunner().invoke(cli, [*base, "query", "--said", "parked"])
+    assert shown.exit_code == 0, shown.output
+    assert "speech" in shown.output and "[parking]" in shown.output and str(folder / "spoken.mp4") in shown.output
+    printed = json.loads(CliRunner().invoke(cli, [*base, "query", "bicycle", "--said", "parked", "--json"]).output)
+    assert printed["said"] == "parked" and printed["fusion"].startswith("reciprocal-rank fusion")
+    assert "speech" in {hit["kind"] for hit in printed["hits"]}

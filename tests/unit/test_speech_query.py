@@ -20,9 +20,11 @@ def test_words_and_quoted_phrases_become_an_fts_expression():
     assert fts_expression(parse_said('say "x""')) == '"say" AND "x"'  # a stray quote cannot break the syntax
 
 
-def test_tolerant_expressions_admit_alternatives_of_each_word():
+def test_tolerant_expressions_admit_alternatives_of_each_word_and_a_misheard_word_of_a_phrase():
     query = parse_said('"evidence bag"')
     assert fts_expression(query, {"bag": ["mag"]}) == '("evidence") AND ("bag" OR "mag")'
+    three = fts_expression(parse_said('"bus stop" "keys by door"'), {})
+    assert three == '("bus") AND ("stop") AND ((("keys") AND ("by")) OR (("keys") AND ("door")) OR (("by") AND ("door")))'
 
 
 def test_a_phrase_matches_its_words_in_order_only():
@@ -55,6 +57,7 @@ def test_the_guard_drops_what_whisper_writes_into_noise():
     assert is_heard(_segment(), config)
     assert is_heard(_segment(no_speech_prob=0.9), config)  # sure of its words: speech over noise
     assert not is_heard(_segment("Thank you.", avg_logprob=-1.2, no_speech_prob=0.8), config)
+    assert not is_heard(_segment("You", avg_logprob=-0.92, no_speech_prob=0.94), config)  # tiny.en over silence
     assert not is_heard(_segment(avg_logprob=-1.8), config)
     assert not is_heard(_segment(" ", words=False), config)
 

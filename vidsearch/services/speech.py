@@ -114,7 +114,7 @@ def _match(
     def matches(word: str, position: int) -> bool:
         return any((segment.id, position) in words.get(w, ()) for w in (word, *(alternatives or {}).get(word, ())))
 
-    positions = matched_positions(query, len(segment.words), matches, adjacent=not alternatives)
+    positions = matched_positions(query, len(segment.words), matches, adjacent=alternatives is None)
     start = segment.words[positions[0]].start if positions else segment.start
     end = segment.words[positions[-1]].end if positions else segment.end
     return SpeechMatch(segment.id, segment.video, start, end, segment.text, segment.words, positions)

@@ -5,6 +5,7 @@ have misheard (alike in letters or in sound). Pure functions: the catalog runs t
 from __future__ import annotations
 
 import re
+from itertools import combinations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -33,14 +34,29 @@ def parse_said(text: str) -> SaidQuery:
 
 
 def fts_expression(query: SaidQuery, alternatives: dict[str, Sequence[str]] | None = None) -> str:
-    """The FTS5 MATCH text: units joined by AND; with `alternatives` (tolerant), each word may be any of its
-    alternatives too, and a phrase's words need not be adjacent (a misheard word may sit between them)."""
-    if not alternatives:
+    """The FTS5 MATCH text: units joined by AND. Tolerant (with `alternatives`): each word may also be any of its
+    alternatives, a phrase's words need not be adjacent, and a phrase of three words or more matches with up to
+    a quarter of its words missing (a recognizer's mishearing: "bus stop" heard as "most stop")."""
+    if alternatives is None:
         return " AND ".join(_quoted(" ".join(unit)) for unit in query.units)
-    return " AND ".join(
-        "(" + " OR ".join(_quoted(w) for w in (word, *alternatives.get(word, ()))) + ")"
-        for word in query.words
-    )
+
+    def word(w: str) -> str:
+        return "(" + " OR ".join(_quoted(each) for each in (w, *alternatives.get(w, ()))) + ")"
+
+    def unit(words: tuple[str, ...]) -> str:
+        kept = len(words) - tolerated_misses(len(words))
+        if kept == len(words):
+            return " AND ".join(map(word, words))
+        return "(" + " OR ".join(
+            "(" + " AND ".join(map(word, chosen)) + ")" for chosen in combinations(words, kept)
+        ) + ")"
+
+    return " AND ".join(unit(u) for u in query.units)
+
+
+def tolerated_misses(words: int) -> int:
+    """Words a tolerant phrase of this length may miss: a quarter, at least one from three words on."""
+    return max(1, words // 4) if words >= 3 else 0
 
 
 def _quoted(text: str) -> str:

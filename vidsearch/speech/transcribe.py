@@ -27,7 +27,7 @@ def is_heard(segment: SpeechSegment, config: SpeechConfig) -> bool:
         return False
     if segment.avg_logprob < config.min_avg_logprob:
         return False
-    return not (segment.no_speech_prob > config.no_speech_threshold and segment.avg_logprob < config.log_prob_threshold)
+    return not (segment.no_speech_prob > config.no_speech_threshold and segment.avg_logprob < config.guard_log_prob)
 
 
 class Transcriber:
@@ -44,7 +44,7 @@ class Transcriber:
         self.config = config
         cuda = device == "cuda"
         compute_type = config.compute_type if config.compute_type != "auto" else "float16" if cuda else "int8"
-        threads = config.cpu_threads or max(1, (os.cpu_count() or 2) // 2)
+        self.threads = threads = config.cpu_threads or max(1, (os.cpu_count() or 2) // 2)
         model = str(Path(config.model)) if Path(config.model).is_dir() else config.model
         log.info("speech model %s on %s (%s, %d CPU threads)", model, device, compute_type, threads)
         try:
