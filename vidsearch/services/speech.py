@@ -3,7 +3,6 @@ fusion, or as a condition on picture hits (the words spoken within some seconds 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..records import Hit, SpeechHit, SpeechMatch
 from ..search import EVERYTHING, SearchFilter
-from ..speech.query import SaidQuery, fts_expression, matched_positions, parse_said, similar_words
+from ..speech.query import SaidQuery, fts_expression, matched_positions, parse_said, similar_words, tokens
 from ..speech.subtitles import cues, webvtt
 from ..store import Catalog
 from ..store.speech import (
@@ -23,7 +22,6 @@ from .searcher import Searcher
 # (SIGIR 2009), which damps the difference between the first ranks so that neither list dominates
 RRF_K = 60
 FUSION = f"reciprocal-rank fusion, k={RRF_K}"
-_WORD = re.compile(r"\w+(?:'\w+)?")
 
 
 class SpeechSearch:
@@ -40,7 +38,7 @@ class SpeechSearch:
         if not query.units:
             raise ConfigError("the said query has no words")
         alternatives = self._alternatives(query) if tolerant else None
-        found = find_segments(self.catalog.engine, fts_expression(query, alternatives), None)
+        found = find_segments(self.catalog.engine, fts_expression(query, alternatives))
         words = words_matching(
             self.catalog.engine, {w for word in query.words for w in (word, *(alternatives or {}).get(word, ()))},
             [segment.id for segment in found],
@@ -96,7 +94,7 @@ class SpeechSearch:
         return webvtt(cues(words, start, end))
 
     def _alternatives(self, query: SaidQuery) -> dict[str, list[str]]:
-        vocabulary = {w.lower() for word in spoken_words(self.catalog.engine) for w in _WORD.findall(word)}
+        vocabulary = {token for word in spoken_words(self.catalog.engine) for token in tokens(word)}
         return {word: similar_words(word, vocabulary) for word in query.words}
 
 

@@ -25,12 +25,13 @@ class SaidQuery:
 
 
 def parse_said(text: str) -> SaidQuery:
-    units = []
-    for phrase, word in _PART.findall(text):
-        tokens = tuple(t.lower() for t in _TOKEN.findall(phrase or word))
-        if tokens:
-            units.append(tokens)
-    return SaidQuery(tuple(units))
+    units = [tuple(tokens(phrase or word)) for phrase, word in _PART.findall(text)]
+    return SaidQuery(tuple(unit for unit in units if unit))
+
+
+def tokens(text: str) -> list[str]:
+    """The words of a text, lower case, without punctuation ("Lot." is "lot"; "don't" stays whole)."""
+    return [token.lower() for token in _TOKEN.findall(text)]
 
 
 def fts_expression(query: SaidQuery, alternatives: dict[str, Sequence[str]] | None = None) -> str:

@@ -45,16 +45,15 @@ def insert_speech(conn: Connection, video_id: int, segments: Sequence[SpeechSegm
             )
 
 
-def find_segments(engine: Engine, expression: str, limit: int | None) -> list[StoredSegment]:
+def find_segments(engine: Engine, expression: str) -> list[StoredSegment]:
     """Segments matching an FTS5 expression, best BM25 first."""
     query = (
         "SELECT s.id, v.path, s.start, s.\"end\", s.text, -bm25(speech_text) AS rank"
         " FROM speech_text JOIN speech_segments s ON s.id = speech_text.rowid JOIN videos v ON v.id = s.video_id"
         " WHERE speech_text MATCH :expression ORDER BY bm25(speech_text)"
-        + (" LIMIT :limit" if limit is not None else "")
     )
     with engine.connect() as conn:
-        rows = conn.execute(text(query), {"expression": expression, "limit": limit}).all()
+        rows = conn.execute(text(query), {"expression": expression}).all()
         words = _words_of(conn, [row.id for row in rows])
     return [
         StoredSegment(row.id, Path(row.path), row.start, row.end, row.text, words.get(row.id, ()), row.rank)
