@@ -48,7 +48,6 @@ PLATFORMS = (
 # Extras that later features are to add; checked now so that their platforms are known before they land.
 # An extra of the same name in pyproject.toml takes precedence.
 PLANNED_EXTRAS = {
-    "speech": ["faster-whisper>=1.0"],
     "ocr": ["rapidocr-onnxruntime>=1.3"],
     "faces": ["dlib-bin>=19.24", "face_recognition_models>=0.3"],
 }

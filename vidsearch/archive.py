@@ -13,7 +13,7 @@ from .config import Settings
 from .errors import ArchiveError
 from .events import IngestEvent
 from .export import ExportReport, PlayableVideo
-from .records import Box, FaceGroup, FaceHit, Hit, Kind
+from .records import Box, FaceGroup, FaceHit, Hit, Kind, SpeechHit
 from .reports import ArchiveStats, Description, EvalOutcome, IndexReport, IngestReport
 from .search import EVERYTHING, SearchFilter
 from .services.indexes import KINDS
@@ -75,6 +75,7 @@ class Archive:
         self, paths: Iterable[Path], *, fps: float | None = None, persons: bool = True, sample: str | None = None,
         reader: str | None = None, ray_address: str | None = None, camera: str | None = None,
         tz: str | None = None, time_from_mtime: bool = False, roots: Iterable[Path] | None = None,
+        speech: bool | None = None, asr_model: str | None = None, language: str | None = None,
         on_event: Callable[[IngestEvent], None] = lambda event: None, ocr: bool | None = None,
         time_from_overlay: bool = False, track: Sequence[str] | None = None, faces: bool | None = None,
     ) -> IngestReport:
@@ -85,15 +86,18 @@ class Archive:
         videos are processed on Ray workers. Each video's camera is `camera`, else the settings' pattern, else the
         first folder under the path (or of `roots`, where given) that holds it; its start time comes from its name (local names in the IANA
         zone `tz`, default the machine's), else its container's metadata, else, with `time_from_mtime`, its mtime,
-        or with `time_from_overlay`, the date and time drawn on its picture. `ocr` reads the text on screen of kept
-        frames (default: the settings' screen_text.enabled). `track` names the classes tracked into appearances in
-        this call (default: the settings' detector labels). With `faces` (default: the settings' `faces.enabled`),
-        faces in kept frames are found, described and stored.
+        or with `time_from_overlay`, the date and time drawn on its picture. What is said in a video with sound is
+        transcribed unless `speech` is False, by the faster-whisper model `asr_model` (a name or a local folder;
+        default: the settings'), in `language` (default: detected). `ocr` reads the text on screen of kept frames
+        (default: the settings' screen_text.enabled). `track` names the classes tracked into appearances in this
+        call (default: the settings' detector labels). With `faces` (default: the settings' `faces.enabled`), faces
+        in kept frames are found, described and stored.
         """
         return self.services.ingester.ingest(
             paths, fps=fps, persons=persons, sample=sample, reader=reader, ray_address=ray_address, camera=camera,
-            tz=tz, time_from_mtime=time_from_mtime, roots=roots, on_event=on_event, ocr=ocr,
-            time_from_overlay=time_from_overlay, track=track, faces=faces,
+            tz=tz, time_from_mtime=time_from_mtime, roots=roots, speech=speech, asr_model=asr_model,
+            language=language, on_event=on_event, ocr=ocr, time_from_overlay=time_from_overlay, track=track,
+            faces=faces,
         )
 
     def retrack(
@@ -158,6 +162,26 @@ class Archive:
         """Frames where `text` is read on screen (ingest with ocr), tolerant of OCR's confusions; each hit's box is the
         text's and `hit.screen_text` what was read. To narrow a picture query instead, give `where.screen_text`."""
         return self.services.searcher.query_screen_text(text, k, where)
+    def query_said(
+        self, text: str | None, said: str, k: int = 20, kind: str = "all", within: float | None = None,
+        tolerant: bool = False, exclude: Sequence[str] = (), group: bool = True, where: SearchFilter = EVERYTHING,
+    ) -> list[Hit | SpeechHit]:
+        """Search what was said: the words and "quoted phrases" of `said` (stemmed: "parked" finds "park").
+
+        Alone, or with `kind` "speech": speech hits at their matched words. With a picture query `text` and
+        `within` seconds: its hits that have the words spoken that close in the same video, each carrying them.
+        With `text` and no `within`: picture and speech hits fused by reciprocal rank (services.speech.FUSION).
+        `tolerant` also admits spoken words alike in letters or sound, for words the recognizer misheard.
+        """
+        return self.services.speech.query(text, said, k, kind, within, tolerant, exclude, group, where)
+
+    def transcript(self, video: Path, start: float, end: float):
+        """What was said in an indexed video between two times (seconds), segment by segment with timed words."""
+        return self.services.speech.transcript(video, start, end)
+
+    def subtitles(self, video: Path, start: float, end: float) -> str:
+        """WebVTT of what was said in a video between two source times, in a player's time (0 at `start`)."""
+        return self.services.speech.subtitles(video, start, end)
 
     def query_image(
         self, path: Path, k: int = 20, kind: SearchKind = "all", exclude: Sequence[str] = (), group: bool = True,

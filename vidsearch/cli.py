@@ -12,7 +12,7 @@ import click
 
 from . import terminal
 from .cli_common import (
-    Context, camera_option, domain_errors, ingest_arguments, ingest_options, json_option, kind_option,
+    Context, camera_option, domain_errors, ingest_arguments, ingest_options, json_option, kind_option, speech_options,
 )
 from .cli_faces import face_query, face_query_options, faces
 from .cli_live import record, watch
@@ -55,6 +55,7 @@ def cli(ctx, index_dir, clip_model, clip_pretrained, yolo_weights, device, verbo
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @ingest_options
+@speech_options
 @camera_option
 @click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
               help="Process videos on Ray: alone, starts Ray on this machine; or 'auto' or a cluster address.")
@@ -70,7 +71,8 @@ def cli(ctx, index_dir, clip_model, clip_pretrained, yolo_weights, device, verbo
 @click.pass_obj
 @domain_errors
 def ingest(
-    obj: Context, paths, fps, persons, sample, reader, tz, time_from, camera, ray_address, ocr, track, faces, as_json,
+    obj: Context, paths, fps, persons, sample, reader, tz, time_from, speech, asr_model, language, camera, ray_address,
+    ocr, track, faces, as_json,
 ):
     """Index the videos in PATHS (files or folders); only new or changed files are processed.
 
@@ -89,6 +91,7 @@ def ingest(
     options = {
         **ingest_arguments(fps, persons, sample, reader, tz, time_from, camera), "ray_address": ray_address, "ocr": ocr,
         "track": tracked_option(track) if track is not None else None, "faces": faces,
+        "speech": speech, "asr_model": asr_model, "language": language,
     }
     try:
         if as_json:
@@ -113,7 +116,14 @@ def ingest(
 @cli.command()
 @click.argument("text", required=False)
 @click.option("-k", type=click.IntRange(1, 10_000), default=20, show_default=True, help="How many hits.")
-@kind_option("Search whole frames, tracked things (a family: person, vehicle; or a class: car, bus...), or all.")
+@kind_option("Search whole frames, tracked things (a family: person, vehicle; or a class: car, bus...), what was "
+             "said (speech), or all; with --said, all fuses picture and speech hits by reciprocal rank.")
+@click.option("--said", metavar="WORDS",
+              help='Words and "quoted phrases" spoken in the video (stemmed: "parked" finds "park").')
+@click.option("--within", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="With TEXT and --said: only picture hits with the words spoken this close in the same video.")
+@click.option("--tolerant", is_flag=True,
+              help="--said also finds spoken words alike in letters or sound (words the recognizer misheard).")
 @click.option("--image", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Query by example: hits that look like this picture.")
 @click.option("--like", type=int, metavar="ID", help="More like this hit (an id from earlier results).")
@@ -144,8 +154,9 @@ def ingest(
 @json_option
 @click.pass_obj
 @domain_errors
-def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start, end, objects, cameras, after, before,
-          hours, tz, exclude, group, on_screen, show_timings, face_picture, face_box, like_face, who, as_json):
+def query(obj: Context, text, k, kind, said, within, tolerant, image, like, min_score, video_glob, start, end, objects,
+          cameras, after, before, hours, tz, exclude, group, on_screen, show_timings, face_picture, face_box, like_face,
+          who, as_json):
     """Find moments and persons matching TEXT (or looking like --image, or like hit --like) across the archive.
 
     Person hits are appearances: a person's span in a video, shown at the moment that matches best, with
@@ -156,14 +167,24 @@ def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start
         vidsearch query "man in red jacket with glasses -bicycle" --kind person -k 5 --json
 
         vidsearch query --text-on-screen "KX 4471"
+
+        vidsearch query "man in red jacket" --said '"evidence bag"' --within 10
     """
-    given = sum(given is not None for given in (text, image, like, face_picture, like_face, who))
-    if given > 1 or (given == 0 and on_screen is None):
-        raise click.UsageError(
-            "give one of TEXT, --image, --like, --face, --like-face or --who (or --text-on-screen alone)"
-        )
-    if face_picture is not None or like_face is not None or who is not None or face_box is not None:
+    if any(asked is not None for asked in (face_picture, face_box, like_face, who)):
+        if sum(given is not None for given in (text, image, like, face_picture, like_face, who)) != 1:
+            raise click.UsageError("give one of TEXT, --image, --like, --face, --like-face or --who")
         return face_query(obj.archive(), k, face_picture, face_box, like_face, who, as_json)
+    if kind == "speech" and said is None:
+        said, text = text, None
+    if said is not None and (image is not None or like is not None):
+        raise click.UsageError("--said goes with TEXT, not with --image or --like")
+    given = sum(given is not None for given in (text, image, like))
+    if given > 1 or (given == 0 and said is None and on_screen is None):
+        raise click.UsageError(
+            "give one of TEXT, --image, --like, --said, --face, --like-face or --who (or --text-on-screen alone)"
+        )
+    if within is not None and (said is None or text is None):
+        raise click.UsageError("--within needs TEXT and --said")
     if show_timings and text is None:
         raise click.UsageError("--timings times text queries")
     before_command, opening = terminal.process_seconds(), time.perf_counter()
@@ -177,7 +198,9 @@ def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start
         **clock_filter(after, before, hours, tz), screen_text=on_screen if given else None,
     )
     options = {"k": k, "kind": kind, "exclude": exclude, "group": group, "where": where}
-    if not given:
+    if said is not None:
+        hits = archive.query_said(text, said, within=within, tolerant=tolerant, **options)
+    elif not given:
         hits = archive.query_screen_text(on_screen, k=k, where=where)
     elif image is not None:
         hits = archive.query_image(image, **options)
@@ -188,12 +211,15 @@ def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start
     unclocked = archive.left_out_without_clock(where)
     if as_json:
         asked = (
-            text if text is not None else {"image": str(image)} if image is not None else {"like": like}
-            if like is not None else {"text_on_screen": on_screen}
+            {"image": str(image)} if image is not None else {"like": like} if like is not None
+            else text if text is not None or said is not None else {"text_on_screen": on_screen}
         )
         timed = {"timings": {key: round(ms, 2) for key, ms in timings.items()}} if show_timings else {}
         left_out = {"left_out_without_time": unclocked} if where.clocked else {}
-        click.echo(json.dumps({"query": asked, "hits": [hit.to_json() for hit in hits], **left_out, **timed}, indent=1))
+        spoken = terminal.said_json(text, said, kind, within)
+        click.echo(json.dumps(
+            {"query": asked, **spoken, "hits": [hit.to_json() for hit in hits], **left_out, **timed}, indent=1
+        ))
         return
     if unclocked:
         click.echo(f"vidsearch: {unclocked} videos without a clock time were left out", err=True)

@@ -69,6 +69,21 @@ def ingest_options(command):
     return command
 
 
+def speech_options(command):
+    """How the sound of videos is transcribed at ingest."""
+    for option in reversed([
+        click.option("--speech/--no-speech", default=None,
+                     help="Transcribe what is said in videos with sound, to search with query --said (default on)."),
+        click.option("--asr-model", envvar="VIDSEARCH_ASR_MODEL", metavar="NAME|DIR",
+                     help="faster-whisper model: a name (tiny, base, small, medium, large-v3, distil-large-v3...; "
+                          "downloaded on first use) or a local model folder. Default base. Env: VIDSEARCH_ASR_MODEL."),
+        click.option("--language", metavar="CODE",
+                     help="Language of the speech (ISO 639-1: en, de, fr...); default: detected per video."),
+    ]):
+        command = option(command)
+    return command
+
+
 camera_option = click.option(
     "--camera", metavar="NAME",
     help="The camera of every video (default: the first folder under the folder given, or the settings' cameras.pattern).",
@@ -79,6 +94,8 @@ def _checked_kind(ctx: click.Context, _param, value: str) -> str:
     from .errors import ConfigError
     from .things import kind_choice
 
+    if value == "speech":  # what was said: searched by the speech service, not among the vector kinds
+        return value
     try:
         kind_choice(value, ctx.find_object(Context).settings)
     except ConfigError as error:

@@ -15,6 +15,7 @@ from .services.media import Media
 from .services.models import Models
 from .services.retracker import Retracker
 from .services.searcher import Searcher
+from .services.speech import SpeechSearch
 from .services.writes import WriteGuard
 from .shards import Shards
 from .store import Catalog
@@ -31,6 +32,7 @@ class Services:
     ingester: Ingester
     retracker: Retracker
     searcher: Searcher
+    speech: SpeechSearch  # what was said: the transcripts in the catalog
     media: Media  # thumbs/, frames/, clips/, exports/
     inventory: Inventory
     faces: Faces  # face.faiss and the thumbs/face-*.jpg of faces found with ingest --faces
@@ -65,7 +67,7 @@ def build_services(settings: Settings) -> Services:
         settings=settings, catalog=catalog, shards=shards, writes=writes, models=models, indexes=indexes,
         ingester=Ingester(settings, catalog, shards, models, indexes, writes, make_runner),
         retracker=Retracker(settings, catalog, shards, models, indexes, writes),
-        searcher=searcher, media=Media(settings, catalog, searcher),
+        searcher=searcher, speech=SpeechSearch(catalog, searcher), media=Media(settings, catalog, searcher),
         inventory=Inventory(settings, catalog, models, indexes, searcher),
         faces=Faces(settings, catalog, models, writes),
     )

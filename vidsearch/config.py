@@ -146,6 +146,26 @@ class FaceConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SpeechConfig:
+    enabled: bool  # transcribe the sound of videos that have it
+    model: str  # a faster-whisper model name (downloaded on first use) or a local model folder
+    language: str | None  # None: detected per video
+    compute_type: str  # "auto": int8 on CPU, float16 on CUDA; or a CTranslate2 compute type
+    cpu_threads: int  # threads the recognizer uses on CPU; 0: half the cores, the rest stay with the video models
+    beam_size: int
+    # Whisper's own rule, and where it decodes again at a higher temperature: a stretch is silence when
+    # no_speech_prob is above no_speech_threshold and avg_logprob below log_prob_threshold
+    no_speech_threshold: float
+    log_prob_threshold: float
+    # the hallucination guard on what it writes: a segment is dropped as noise when no_speech_prob is above
+    # no_speech_threshold and its words are less sure than guard_log_prob ("You" over silence: -0.9), or when they
+    # are less sure than min_avg_logprob whatever no_speech_prob says
+    guard_log_prob: float
+    min_avg_logprob: float
+    vad_min_silence_ms: int  # silences longer than this split speech into separate stretches
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     archive: Path
     clip: ClipConfig
@@ -162,6 +182,7 @@ class Settings:
     clock: ClockConfig
     screen_text: ScreenTextConfig
     faces: FaceConfig
+    speech: SpeechConfig
     device: str = "auto"
     # True when the caller named a CLIP model; otherwise an existing archive's own model is used.
     clip_chosen: bool = field(default=False)
@@ -194,6 +215,7 @@ def default_settings(archive: Path) -> Settings:
         clock=_section(ClockConfig, raw["clock"]),
         screen_text=_section(ScreenTextConfig, raw["screen_text"]),
         faces=_section(FaceConfig, raw["faces"]),
+        speech=_section(SpeechConfig, raw["speech"]),
     )
 
 
@@ -204,9 +226,11 @@ def load_settings(
     clip_pretrained: str | None = None,
     yolo_weights: str | None = None,
     device: str = "auto",
+    asr_model: str | None = None,
 ) -> Settings:
     """Defaults with the options a user gives on the command line or in the environment."""
     settings = default_settings(Path(archive))
+    asr_model = asr_model or os.environ.get("VIDSEARCH_ASR_MODEL")
     clip = settings.clip
     if clip_model is not None:
         clip = replace(clip, model=clip_model, pretrained=clip_pretrained)
@@ -219,6 +243,7 @@ def load_settings(
         settings,
         clip=clip,
         detector=detector,
+        speech=replace(settings.speech, model=asr_model) if asr_model else settings.speech,
         device=device,
         clip_chosen=clip_model is not None or clip_pretrained is not None,
     )

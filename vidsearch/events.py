@@ -35,6 +35,14 @@ class VideoCutShort:
 
 
 @dataclass(frozen=True, slots=True)
+class VideoNotHeard:
+    """A video indexed for its pictures whose sound could not be transcribed (sent before VideoIndexed)."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class VideoSkipped:
     path: Path
     reason: str
@@ -54,4 +62,7 @@ class NoOverlayClock:
     reason: str
 
 
-IngestEvent = IngestPlanned | FramesDone | VideoCutShort | VideoIndexed | VideoSkipped | VideoFailed | NoOverlayClock
+IngestEvent = (
+    IngestPlanned | FramesDone | VideoCutShort | VideoNotHeard | VideoIndexed | VideoSkipped | VideoFailed
+    | NoOverlayClock
+)

@@ -7,7 +7,8 @@ import sys
 from dataclasses import asdict
 
 from .events import (
-    FramesDone, IngestEvent, IngestPlanned, NoOverlayClock, VideoCutShort, VideoFailed, VideoIndexed, VideoSkipped,
+    FramesDone, IngestEvent, IngestPlanned, NoOverlayClock, VideoCutShort, VideoFailed, VideoIndexed, VideoNotHeard,
+    VideoSkipped,
 )
 
 
@@ -44,6 +45,8 @@ class IngestProgress:
             self._line(f"vidsearch: {printable(str(event.path))}: {said}")
         elif isinstance(event, NoOverlayClock):
             self._line(f"vidsearch: {printable(str(event.path))}: no clock time from its picture: {event.reason}")
+        elif isinstance(event, VideoNotHeard):
+            self._line(f"vidsearch: {printable(str(event.path))}: {printable(event.reason)}")
         elif isinstance(event, (VideoIndexed, VideoSkipped)):
             self._advance()
 
@@ -77,7 +80,7 @@ def clock(seconds: float) -> str:
 
 _EVENT_NAMES = {
     IngestPlanned: "planned", FramesDone: "frames", VideoCutShort: "cut_short", VideoIndexed: "indexed",
-    VideoSkipped: "unchanged", VideoFailed: "failed", NoOverlayClock: "no_overlay_clock",
+    VideoSkipped: "unchanged", VideoFailed: "failed", NoOverlayClock: "no_overlay_clock", VideoNotHeard: "not_heard",
 }
 
 

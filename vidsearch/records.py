@@ -276,9 +276,12 @@ class Hit:
     camera: str | None = None
     time: datetime | None = None  # the wall-clock moment of item.t, where the video's start is known
     screen_text: TextReading | None = None  # the text on screen this hit was found by
+    said: tuple[SpeechMatch, ...] = ()  # words spoken near it that a `said` query asked for
 
     def to_json(self) -> dict:
         extra: dict = {}
+        if self.said:
+            extra["said"] = [match.to_json() for match in self.said]
         if self.span is not None:
             extra["start"], extra["end"] = round(self.span[0], 3), round(self.span[1], 3)
         if self.appearance is not None:
@@ -340,6 +343,77 @@ class StoredModel:
         return cls(saved["model"], saved["pretrained"], ModelIdentity(**saved["identity"]))
 
 
+@dataclass(frozen=True, slots=True)
+class SpokenWord:
+    """One word as the speech recognizer heard it, with its time in the video (seconds)."""
+
+    start: float
+    end: float
+    word: str
+    probability: float
+
+    def to_json(self) -> dict:
+        return {
+            "start": round(self.start, 3), "end": round(self.end, 3), "word": self.word.strip(),
+            "probability": round(self.probability, 4),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechSegment:
+    """A stretch of speech: its text and words, and how sure the recognizer was that it is speech at all."""
+
+    start: float
+    end: float
+    text: str
+    language: str
+    avg_logprob: float  # mean log-probability of its tokens
+    no_speech_prob: float  # the recognizer's belief that the stretch holds no speech
+    words: tuple[SpokenWord, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechMatch:
+    """Words of one speech segment that a `said` query matched: the span of the matched words and the segment."""
+
+    segment_id: int
+    video: Path
+    start: float  # the first matched word's start
+    end: float  # the last matched word's end
+    text: str
+    words: tuple[SpokenWord, ...]  # every word of the segment
+    matched: tuple[int, ...]  # positions in `words` that the query matched
+
+    def to_json(self) -> dict:
+        return {
+            "start": round(self.start, 3), "end": round(self.end, 3), "text": self.text.strip(),
+            "words": [dict(word.to_json(), matched=i in self.matched) for i, word in enumerate(self.words)],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechHit:
+    """A ranked search result among what was said."""
+
+    rank: int
+    score: float
+    match: SpeechMatch
+    camera: str | None = None
+    time: datetime | None = None  # the wall-clock moment of the first matched word
+    frame_id: int | None = None  # the sampled frame nearest to the first matched word: its picture and player
+
+    @property
+    def video(self) -> Path:
+        return self.match.video
+
+    def to_json(self) -> dict:
+        return {
+            "rank": self.rank, "score": round(self.score, 6), "kind": "speech", "video": str(self.video),
+            "camera": self.camera, "t": round(self.match.start, 3), "time": iso(self.time), "id": self.match.segment_id,
+            "frame_id": self.frame_id, **self.match.to_json(),
+        }
+
+
 @dataclass(slots=True)
 class StageSeconds:
     """Time spent in each stage, accumulated over batches (decode: the wait for the decoder process)."""
@@ -350,6 +424,7 @@ class StageSeconds:
     write: float = 0.0
     read: float = 0.0  # text on screen
     faces: float = 0.0
+    transcribe: float = 0.0  # in its own thread, beside the others
 
     def add(self, other: StageSeconds) -> None:
         self.decode += other.decode
@@ -358,6 +433,7 @@ class StageSeconds:
         self.write += other.write
         self.read += other.read
         self.faces += other.faces
+        self.transcribe += other.transcribe
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -378,6 +454,8 @@ class ProcessedVideo:
     seconds: StageSeconds = field(default_factory=StageSeconds)
     texts: list[ScreenText] = field(default_factory=list)  # text read on screen, where ingest reads it
     faces: list[FoundFace] = field(default_factory=list)  # only where ingest was asked to find faces
+    speech: tuple[SpeechSegment, ...] = ()  # what was said, where the video has sound and speech was transcribed
+    audio_problem: str | None = None  # why its sound could not be transcribed; its pictures are indexed all the same
 
     @property
     def embedded_persons(self) -> np.ndarray:

@@ -74,14 +74,18 @@ class SearchFilter:
         )
 
     def admits(self, hit: Hit) -> bool:
-        t = hit.item.t
+        return (self.min_score is None or hit.score >= self.min_score) and self.admits_place(
+            hit.video, hit.camera, hit.item.t, hit.time
+        )
+
+    def admits_place(self, video: Path, camera: str | None, t: float, moment: datetime | None) -> bool:
+        """Every part but the score: the video, its camera, `t` seconds into it, and its moment on the clock."""
         return (
-            self.matches_video(hit.video)
+            self.matches_video(video)
             and (self.start is None or t >= self.start)
             and (self.end is None or t <= self.end)
-            and (self.min_score is None or hit.score >= self.min_score)
-            and self.matches_camera(hit.camera)
-            and self._admits_time(hit.time)
+            and self.matches_camera(camera)
+            and self._admits_time(moment)
         )
 
     def _admits_time(self, moment: datetime | None) -> bool:

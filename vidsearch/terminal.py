@@ -41,8 +41,39 @@ def print_timings(before_command: float | None, open_ms: float, timings: dict[st
     click.echo("timings (ms): " + ", ".join(f"{name} {ms:.0f}" for name, ms in steps if ms is not None), err=True)
 
 
+def said_json(text: str | None, said: str | None, kind: str, within: float | None) -> dict:
+    """What a query's JSON says of its `said` part: the words, and how picture and speech hits were combined."""
+    if said is None:
+        return {}
+    from .services.speech import FUSION
+
+    fused = text is not None and within is None and kind != "speech"
+    return {"said": said, **({"within": within} if within is not None else {}), **({"fusion": FUSION} if fused else {})}
+
+
+def marked(match) -> str:
+    """A speech match's segment text with the matched words in [brackets] (bold on a terminal)."""
+    if not match.matched:
+        return match.text
+    words = [
+        click.style(f"[{word.word}]", bold=True, fg="yellow") if i in match.matched else word.word
+        for i, word in enumerate(match.words)
+    ]
+    return " ".join(words)
+
+
 def print_hits(hits) -> None:
+    from .records import SpeechHit
+
     for hit in hits:
+        if isinstance(hit, SpeechHit):
+            camera = f"{hit.camera}  " if hit.camera else ""
+            match = hit.match
+            click.echo(f"{hit.rank:3d}  {hit.score:.3f}  speech  {camera}{clock_time(hit.time)}"
+                       f"{format_time(match.start)} ({format_time(match.start)}-{format_time(match.end)})  "
+                       f"{hit.video}  id {match.segment_id}")
+            click.echo(f'       "{marked(match)}"')
+            continue
         box = hit.item.box
         where = f"  box {box.x1:.0f},{box.y1:.0f},{box.x2:.0f},{box.y2:.0f}" if box else ""
         span = f" ({format_time(hit.span[0])}-{format_time(hit.span[1])})" if hit.span else ""
@@ -56,6 +87,8 @@ def print_hits(hits) -> None:
             within = hit.screen_text.within
             click.echo(f"       text {hit.screen_text.text!r} ({hit.screen_text.confidence:.2f})"
                        + (f" on a {within.label}" if within else ""))
+        for match in hit.said:
+            click.echo(f'       said at {format_time(match.start)}: "{marked(match)}"')
 
 
 def print_description(described: dict) -> None:

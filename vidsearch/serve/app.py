@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import hmac
+import math
 import os
 import tempfile
 import threading
@@ -25,6 +26,7 @@ from ..alerts import recent_alerts
 from ..clock import clock_filter
 from ..errors import DecodeError, NotFoundError, VidsearchError
 from ..search import SearchFilter
+from ..services.speech import FUSION
 from .responses import Exported, FaceGroups, FaceHits, HitDetails, Hits
 
 STATIC = Path(__file__).parent / "static"
@@ -34,7 +36,8 @@ MAX_UPLOAD_BYTES = 10 * 2**20
 MAX_EXPORT_HITS = 100
 PLAYER_PAD_S = 10.0  # a transcoded clip covers this much before and after the hit
 ExportFile = Literal["clip", "frame", "crop", "boxes", "evidence"]
-# all, frame, or a family or class of tracked things (person, vehicle, car...); another word is answered 400
+# all, frame, or a family or class of tracked things (person, vehicle, car...), or speech in a search; another word is
+# answered 400
 KindParam = Annotated[str, Query(max_length=64, pattern=r"^[a-z][a-z ]*$")]
 
 
@@ -80,9 +83,14 @@ def create_app(archive, *, token: str | None = None, static: Path = STATIC) -> F
         except NotFoundError:
             raise HTTPException(404, f"no hit with id {hit_id}") from None
 
-    @api.get("/search", summary="Hits for a text query, as `vidsearch query --json` prints them")
+    @api.get("/search", summary="Hits for a text query and/or words said, as `vidsearch query --json` prints them")
     def search(
-        q: str = Query(min_length=1, max_length=MAX_QUERY_CHARS, description="What to find, in plain words."),
+        q: str | None = Query(None, min_length=1, max_length=MAX_QUERY_CHARS, description="What to find, in plain words."),
+        said: str | None = Query(
+            None, min_length=1, max_length=MAX_QUERY_CHARS, description='Words and "phrases" spoken in the video.'
+        ),
+        within: float | None = Query(None, ge=0, description="With q and said: picture hits with the words this near."),
+        tolerant: bool = Query(False, description="said also finds words alike in letters or sound."),
         k: int = Query(20, ge=1, le=MAX_K),
         kind: KindParam = "all",
         video: str | None = Query(None, max_length=MAX_QUERY_CHARS, description="Only videos whose path has this."),
@@ -102,10 +110,20 @@ def create_app(archive, *, token: str | None = None, static: Path = STATIC) -> F
             videos=f"*{video}*" if video else None, start=t_min, end=t_max, cameras=tuple(camera),
             **clock_filter(after, before, hours, tz), screen_text=text_on_screen,
         )
+        if kind == "speech" and said is None:
+            q, said = None, q
+        if q is None and said is None:
+            raise HTTPException(400, "give q, said or both")
         with searching:
-            hits = archive.query(q, k=k, kind=kind, where=where)
+            if said is not None:
+                hits = archive.query_said(q, said, k=k, kind=kind, within=within, tolerant=tolerant, where=where)
+            elif kind == "speech":
+                raise HTTPException(400, "kind=speech needs q or said")
+            else:
+                hits = archive.query(q, k=k, kind=kind, where=where)
             left_out = {"left_out_without_time": archive.left_out_without_clock(where)} if where.clocked else {}
-        return {"query": q, "hits": _json(hits), **left_out}
+        spoken = {"said": said, **({"fusion": FUSION} if q is not None and within is None else {})} if said else {}
+        return {"query": q, **spoken, "hits": _json(hits), **left_out}
 
     @api.get("/alerts", summary="The latest alerts that `watch --alert` raised, newest first")
     def alerts(limit: int = Query(50, ge=1, le=MAX_K)) -> dict:
@@ -145,6 +163,17 @@ def create_app(archive, *, token: str | None = None, static: Path = STATIC) -> F
             # `start`: the source time at the video's time 0, so the hit is at t - start in the player
             "media": {"url": f"/api/video/{hit_id}", "start": playable.start, "transcoded": playable.transcoded},
         }
+
+    @api.get(
+        "/subtitles/{hit_id}.vtt", summary="What was said in a hit's video, as WebVTT in the player's time",
+        response_class=Response,
+    )
+    def subtitles(hit_id: int) -> Response:
+        found = described(hit_id)
+        with cutting:
+            playable = archive.playable_video(hit_id, pad=PLAYER_PAD_S)
+        end = playable.start + 2 * PLAYER_PAD_S if playable.transcoded else math.inf
+        return Response(archive.subtitles(found.video, playable.start, end), media_type="text/vtt")
 
     @api.get("/thumb/{hit_id}.jpg", summary="A hit's thumbnail: the person's crop, or the frame", response_class=Response)
     def thumb(hit_id: int) -> FileResponse:

@@ -14,17 +14,19 @@ import numpy as np
 
 from ..cameras import OriginRules, camera_pattern
 from ..clock import zone_named
-from ..config import Settings
+from ..config import Settings, SpeechConfig
 from ..crashpoints import crash_point
 from ..errors import ConfigError, DecodeError
 from ..events import (
-    FramesDone, IngestEvent, IngestPlanned, NoOverlayClock, VideoCutShort, VideoFailed, VideoIndexed, VideoSkipped,
+    FramesDone, IngestEvent, IngestPlanned, NoOverlayClock, VideoCutShort, VideoFailed, VideoIndexed, VideoNotHeard,
+    VideoSkipped,
 )
 from ..records import Item, Kind, ProcessedVideo, VideoFile, VideoOrigin
 from ..reports import IngestReport
 from ..runners import Runner
 from ..scan import ScanProblem, content_fingerprint, scan
 from ..shards import Shards
+from ..speech.stage import with_speech
 from ..store import Catalog
 from .indexes import Indexes
 from .models import Models
@@ -53,6 +55,7 @@ class Ingester:
         self, paths: Iterable[Path], *, fps: float | None = None, persons: bool = True, sample: str | None = None,
         reader: str | None = None, ray_address: str | None = None, camera: str | None = None,
         tz: str | None = None, time_from_mtime: bool = False, roots: Iterable[Path] | None = None,
+        speech: bool | None = None, asr_model: str | None = None, language: str | None = None,
         on_event: Callable[[IngestEvent], None] = lambda event: None, ocr: bool | None = None,
         time_from_overlay: bool = False, track: Sequence[str] | None = None, faces: bool | None = None,
     ) -> IngestReport:
@@ -83,6 +86,7 @@ class Ingester:
             finds_faces = replace(self.settings.faces, enabled=self.settings.faces.enabled if faces is None else faces)
             settings = replace(
                 self.settings, sampling=sampling, screen_text=screen_text, detector=detector, faces=finds_faces,
+                speech=_speech_config(self.settings, speech, asr_model, language),
             )
             with closing(self.make_runner(settings, ray_address)) as runner:
                 self.models.embedder()
@@ -93,7 +97,7 @@ class Ingester:
                 self.indexes.load()
                 self.shards.sweep(keep={v.id for v in self.catalog.videos(status="indexed")})
                 todo = self._plan(found, report, on_event)
-                self._run(runner, todo, fps, persons, rules, report, on_event)
+                self._run(runner, todo, fps, persons, rules, report, on_event, settings.speech)
             self.indexes.save()
             self.indexes.grow()
         report.wall_seconds = time.perf_counter() - started
@@ -119,13 +123,17 @@ class Ingester:
         return todo
 
     def _run(
-        self, runner: Runner, todo, fps: float, persons: bool, rules: OriginRules, report: IngestReport, on_event
+        self, runner: Runner, todo, fps: float, persons: bool, rules: OriginRules, report: IngestReport, on_event,
+        speech: SpeechConfig,
     ) -> None:
         def on_frames(path: Path, count: int) -> None:
             on_event(FramesDone(path, count))
 
         last_save = time.monotonic()
-        with closing(runner.process(list(todo), fps, persons, on_frames)) as results:
+        results = runner.process(list(todo), fps, persons, on_frames)
+        if speech.enabled:
+            results = with_speech(results, list(todo), lambda: self.models.transcriber(speech))
+        with closing(results):
             for path, result in results:  # on an error, decoding stops before its process does
                 video, fingerprint = todo[path]
                 if isinstance(result, DecodeError):
@@ -137,6 +145,8 @@ class Ingester:
                 with self.writes.writing(f"indexing {path}"):
                     self.commit(video, fingerprint, result, origin)
                 report.add(path, result)
+                if result.audio_problem:
+                    on_event(VideoNotHeard(path, result.audio_problem))
                 if result.info.cut_short:
                     on_event(VideoCutShort(path, result.info.duration, result.info.declared_duration))
                 on_event(VideoIndexed(path, len(result.frames), len(result.persons), result.info.duration))
@@ -233,3 +243,12 @@ class Ingester:
                 self._drop_vectors(video.id, ids)
             self.indexes.save()
         return [v.path for v in gone]
+
+
+def _speech_config(settings: Settings, speech: bool | None, model: str | None, language: str | None) -> SpeechConfig:
+    """The settings' speech section with an ingest's own choices (None keeps the setting)."""
+    config = settings.speech
+    return replace(
+        config, enabled=config.enabled if speech is None else speech, model=model or config.model,
+        language=language or config.language,
+    )

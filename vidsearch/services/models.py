@@ -1,13 +1,13 @@
 """The models, each loaded on first use and kept: CLIP for pictures, the text encoder for queries, the detector, the
-attribute vocabulary and its reader, the reader of text on screen; and the check that a loaded CLIP is the one the
-archive's vectors came from."""
+attribute vocabulary and its reader, the reader of text on screen, the face model, the speech recognizer; and the
+check that a loaded CLIP is the one the archive's vectors came from."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from functools import cached_property
 
-from ..config import Settings, resolve_device
+from ..config import Settings, SpeechConfig, resolve_device
 from ..errors import ModelMismatchError
 from ..records import ModelIdentity, StoredModel
 from ..store import Catalog
@@ -24,6 +24,7 @@ class Models:
         self._attribute_readers: dict = {}
         self._text_reader = None
         self._face_model = None
+        self._transcribers: dict = {}
 
     @cached_property
     def device(self) -> str:
@@ -123,6 +124,14 @@ class Models:
 
             self._face_model = load_face_model(self.settings.faces)
         return self._face_model
+
+    def transcriber(self, config: SpeechConfig):
+        """The speech recognizer of these settings, loaded on first use and kept for every later video."""
+        if config not in self._transcribers:
+            from ..speech.transcribe import Transcriber
+
+            self._transcribers[config] = Transcriber(config, self.device)
+        return self._transcribers[config]
 
     def close(self) -> None:
         if self._text_encoder is not None:

@@ -66,7 +66,7 @@ class Searcher:
 
     def query(
         self, text: str, k: int = 20, kind: SearchKind = "all", exclude: Sequence[str] = (), group: bool = True,
-        where: SearchFilter = EVERYTHING,
+        where: SearchFilter = EVERYTHING, keep: Callable[[Hit], bool] = lambda hit: True,
     ) -> Found:
         started, clock = time.perf_counter(), Timings()
         parsed = parse_query(text, exclude)
@@ -77,7 +77,7 @@ class Searcher:
         with clock.step("encode_ms"):
             vector = self._excluding(encoder.embed_texts([parsed.text]), parsed.excluded)
         mentions = self.models.vocabulary().mentions(parsed.text)
-        hits = self._search(vector, k, kind, group, mentions, lambda hit: True, self.policy(where), clock)[0]
+        hits = self._search(vector, k, kind, group, mentions, keep, self.policy(where), clock)[0]
         clock.ms["model_load_ms"] = (encoder.load_seconds - loaded) * 1000
         clock.ms["encode_ms"] -= clock.ms["model_load_ms"]
         clock.ms["total_ms"] = (time.perf_counter() - started) * 1000

@@ -22,6 +22,7 @@ from .schema import (
     screen_texts_t, sqlite_pragmas, videos_t,
 )
 from .screen_text import find_screen_texts, screen_text_rows
+from .speech import insert_speech
 
 NEXT_ID = "next_vector_id"
 NEXT_VIDEO_ID = "next_video_id"
@@ -189,6 +190,7 @@ class Catalog:
             if processed.texts:
                 conn.execute(screen_texts_t.insert(), screen_text_rows(video_id, frame_ids, processed.texts))
             insert_faces(conn, video_id, frames, frame_ids, processed.faces)
+            insert_speech(conn, video_id, processed.speech)
             before_commit(video_id, frame_ids, person_ids)
         return video_id, frame_ids, person_ids
 

@@ -188,14 +188,47 @@ class ScreenTextRow(Base):
     within_y2: Mapped[float | None] = mapped_column(Float)
 
 
-videos_t, frames_t, persons_t, meta_t, appearances_t, objects_t, screen_texts_t = (
-    m.__table__ for m in (VideoRow, FrameRow, PersonRow, MetaRow, AppearanceRow, ObjectRow, ScreenTextRow)
+class SpeechSegmentRow(Base):
+    """A stretch of speech in a video's sound, transcribed; its text is in the full-text index speech_text."""
+
+    __tablename__ = "speech_segments"
+    __table_args__ = (Index("ix_speech_segments_video_start", "video_id", "start"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    video_id: Mapped[int] = mapped_column(Integer, ForeignKey("videos.id", ondelete="CASCADE"))
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(String)
+    language: Mapped[str | None] = mapped_column(String)
+    avg_logprob: Mapped[float] = mapped_column(Float)
+    no_speech_prob: Mapped[float] = mapped_column(Float)
+
+
+class SpeechWordRow(Base):
+    """One timed word of a speech segment; in the full-text index speech_word_text, to find which words matched."""
+
+    __tablename__ = "speech_words"
+    __table_args__ = (Index("ix_speech_words_segment_position", "segment_id", "position"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    segment_id: Mapped[int] = mapped_column(Integer, ForeignKey("speech_segments.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)  # its place in the segment, from 0
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float] = mapped_column(Float)
+    word: Mapped[str] = mapped_column(String)
+    probability: Mapped[float] = mapped_column(Float)
+
+
+videos_t, frames_t, persons_t, meta_t, appearances_t, objects_t = (
+    m.__table__ for m in (VideoRow, FrameRow, PersonRow, MetaRow, AppearanceRow, ObjectRow)
 )
 face_groups_t, face_identities_t, faces_t = (m.__table__ for m in (FaceGroupRow, FaceIdentityRow, FaceRow))
+screen_texts_t, speech_segments_t, speech_words_t = (
+    m.__table__ for m in (ScreenTextRow, SpeechSegmentRow, SpeechWordRow)
+)
 
 
-# FTS5 virtual tables (made by their migrations); SQLAlchemy models none of them, nor the shadow tables FTS5 keeps
-FULL_TEXT_TABLES = ("screen_texts_fts",)
+# FTS5 virtual tables (made by their migrations, kept in step by triggers); SQLAlchemy models none of them, nor
+# the shadow tables FTS5 keeps: text on screen (trigram), and speech segments and words (porter stemming, BM25)
+FULL_TEXT_TABLES = ("screen_texts_fts", "speech_text", "speech_word_text")
 
 
 def modelled(name: str | None, type_: str, _parent_names=None) -> bool:
