@@ -3,9 +3,19 @@
     python scripts/bench_ingest.py --footage ../shared/videos --yolo-weights yolo11n.pt --model ViT-B-32
     python scripts/bench_ingest.py --footage ../shared/videos --files --small-persons 30 --no-baseline
     python scripts/bench_ingest.py --files --clips 3 --no-baseline   # a 3-minute 720p file against its 10 s clips
+    python scripts/bench_ingest.py --footage ../shared/videos --files scenes/car_traffic_bridge.mp4 --ocr --no-baseline
+    python scripts/bench_ingest.py --footage ../shared/videos --vehicles --no-baseline
 
 `--small-persons` adds vtest's first seconds pasted unscaled into static 1080p and 4K scenes, a static camera
 whose people are far away, each ingested with the detector's tiles as configured and with tiles off.
+`--ocr` adds a row per file with the text on screen read (RapidOCR), against the default row of the same run.
+`--vehicles` adds two traffic clips and, for every file, a row tracking persons only (`--track person`) beside
+the default, which tracks persons and vehicles: what tracking and embedding vehicles costs.
+
+`--faces` adds rows with faces found at ingest, with dlib's HOG and with its MMOD CNN detector, and a table of
+what they cost against the default row and the smallest face (shorter side, px) each detector found:
+
+    python scripts/bench_ingest.py --files unit/intel_asl_book.mkv scenes/rknn_people-walking.mp4 --faces --no-baseline
 
 Each row runs in its own process, so its peak RSS is its own. CLIP weights are random (speed does not depend
 on their values): `tiny` is the tests' model, `ViT-B-32` the real architecture of the default model.
@@ -36,10 +46,12 @@ DEFAULT_FILES = (
     "scenes/crowd_walking_1080p.mp4",
 )
 SETTLE_CLIP = "unit/intel_asl_walk.mkv"  # ingested first into each measured archive, for its int8 check
+TRAFFIC_FILES = ("scenes/car_traffic_bridge.mp4", "scenes/rknn_cars-highway.mp4")
 
 
 def run_pipeline(
-    path: Path, clip: tuple[str, str], yolo: str, persons: bool, tiles: str | None, precision: str, settle: Path
+    path: Path, clip: tuple[str, str], yolo: str, persons: bool, tiles: str | None, precision: str, settle: Path,
+    ocr: bool, track: str | None, face_detector: str | None,
 ) -> dict:
     from dataclasses import replace
 
@@ -51,14 +63,21 @@ def run_pipeline(
                                  device="cpu", precision=precision)
         if tiles is not None:
             settings = replace(settings, detector=replace(settings.detector, tiles=tiles))
+        if face_detector is not None:
+            settings = replace(settings, faces=replace(settings.faces, enabled=True, detector=face_detector))
         archive = Archive(settings)
         with archive:
             archive.embedder(), archive.detector()  # model loading is not ingest time
+            if ocr:
+                archive.services.models.text_reader()
+            if face_detector is not None:
+                archive.services.models.face_model()
             # nor is the archive's one int8 check: a short clip of persons settles it first
-            archive.ingest([settle], persons=True)
-            report = archive.ingest([path], persons=persons)
+            archive.ingest([settle], persons=True, faces=False)
+            report = archive.ingest([path], persons=persons, ocr=ocr, track=track.split(",") if track else None)
             check = archive.services.models.int8_check()
             image_precision = archive.embedder().image_precision
+            faces = smallest_faces(Path(folder) / "catalog.sqlite")
     if report.failed:
         raise SystemExit(f"{path}: {report.failed[0][1]}")
     seconds = report.seconds
@@ -68,7 +87,17 @@ def run_pipeline(
         "sampled": report.frames + report.frames_skipped, "frames": report.frames,
         "persons": report.persons, "crops": report.person_vectors,
         "decode_s": seconds.decode, "detect_s": seconds.detect, "embed_s": seconds.embed, "write_s": seconds.write,
+        "read_s": seconds.read, "faces_s": seconds.faces, **faces,
     }
+
+
+def smallest_faces(catalog: Path) -> dict:
+    """How many faces the archive holds and the shorter side of the smallest one, px."""
+    import sqlite3
+
+    with sqlite3.connect(catalog) as db:
+        count, smallest = db.execute("SELECT COUNT(*), MIN(MIN(x2 - x1, y2 - y1)) FROM faces").fetchone()
+    return {"faces": count, "smallest_face": smallest}
 
 
 def run_naive(path: Path, clip: tuple[str, str], seconds_of_video: float) -> dict:
@@ -97,8 +126,10 @@ def one(args) -> None:
     if args.naive:
         row = run_naive(path, clip, args.naive_seconds)
     else:
-        row = run_pipeline(path, clip, args.yolo_weights, args.persons, args.tiles, args.precision,
-                           args.footage / SETTLE_CLIP)
+        row = run_pipeline(
+            path, clip, args.yolo_weights, args.persons, args.tiles, args.precision, args.footage / SETTLE_CLIP,
+            args.read_text, args.track, args.face_detector,
+        )
     row["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(row))
 
@@ -155,12 +186,19 @@ def main() -> None:
     parser.add_argument("--command", action="store_true",
                         help="only time whole `vidsearch ingest` commands (process start to exit, caches warm) of "
                              "the first two files, into a new archive each")
+    parser.add_argument("--vehicles", action="store_true",
+                        help="also the traffic clips, and a row per file tracking persons only")
+    parser.add_argument("--faces", action="store_true", help="also rows with faces found, HOG and CNN detectors")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--ocr", action="store_true", help="also each file with the text on screen read (ingest --ocr)")
     parser.add_argument("--json", action="store_true", help="print rows as JSON lines too")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--naive", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-persons", dest="persons", action="store_false", help=argparse.SUPPRESS)
     parser.add_argument("--tiles", help=argparse.SUPPRESS)
+    parser.add_argument("--read-text", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--track", help=argparse.SUPPRESS)
+    parser.add_argument("--face-detector", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         return one(args)
@@ -168,7 +206,7 @@ def main() -> None:
 
     if args.command:
         return whole_commands(args)
-    paths = [args.footage / f for f in args.files]
+    paths = [args.footage / f for f in (*args.files, *(TRAFFIC_FILES if args.vehicles else ()))]
     if args.long_minutes:
         # steady state: the clips one after another at 1280x720
         paths.append(looped_h264(args.footage, args.files, args.long_minutes * 60, (1280, 720), 25, 23,
@@ -185,24 +223,32 @@ def main() -> None:
         paths += [recording, cut_clips(recording, 10.0)]
     print(f"model {args.model} (random weights), YOLO {Path(args.yolo_weights).name}, CPU threads {os.cpu_count()}")
     header = (f"{'video':38s} {'mode':10s} {'video s':>7s} {'wall s':>7s} {'x real':>7s} {'decode':>7s} "
-              f"{'detect':>7s} {'embed':>7s} {'write':>7s} {'frames':>6s} {'dups':>5s} {'persons':>7s} "
+              f"{'detect':>7s} {'embed':>7s} {'write':>7s} {'frames':>6s} {'dups':>5s} {'tracked':>7s} "
               f"{'crops':>5s} {'wall/mdl':>8s} {'RSS MB':>7s} {'vs naive':>8s} {'CLIP':>5s}")
     print(header)
     print("-" * len(header))
+    face_rows = []
     for path in paths:
         rows = [("default", measure(path, args))]
+        if args.vehicles:
+            rows.append(("persons", measure(path, args, "--track", "person")))
         if path.is_dir():  # the clips: persons on, as the recording they were cut from
             pass
         elif path in pasted:
             rows.append(("no tiles", measure(path, args, "--tiles", "off")))
         else:
             rows.append(("frames", measure(path, args, "--no-persons")))
+        if args.ocr:
+            rows.append(("ocr", measure(path, args, "--read-text")))
+        if args.faces:
+            rows += [(f"faces {name}", measure(path, args, "--face-detector", name)) for name in ("hog", "cnn")]
+            face_rows += [(path, mode, row, rows[0][1]) for mode, row in rows if mode.startswith("faces")]
         if not args.no_baseline and not path.is_dir():
             rows.append(("naive", measure(path, args, "--naive")))
         naive_speed = rows[-1][1]["video_s"] / rows[-1][1]["wall_s"] if rows[-1][0] == "naive" else None
         for mode, row in rows:
             speed = row["video_s"] / row["wall_s"]
-            model_s = row.get("detect_s", 0) + row.get("embed_s", 0)
+            model_s = row.get("detect_s", 0) + row.get("embed_s", 0) + row.get("read_s", 0)
             print(
                 f"{path.name[:38]:38s} {mode:10s} {row['video_s']:7.1f} {row['wall_s']:7.1f} {speed:7.1f} "
                 f"{rate(row['sampled'], row.get('decode_s', 0))} {rate(row['frames'], row.get('detect_s', 0))} "
@@ -222,7 +268,23 @@ def main() -> None:
                 print(json.dumps({"video": path.name, "mode": mode, **row}))
     print("CLIP: the image tower's precision (auto: int8 where the archive's check agrees)")
     print("decode/detect/embed/write: frames (or images) per second of that stage's own time;"
-          " wall/mdl: wall time over detect+embed time; vs naive: x-realtime over the naive loop's")
+          " wall/mdl: wall time over detect+embed(+OCR) time; vs naive: x-realtime over the naive loop's")
+    if face_rows:
+        print_faces(face_rows)
+
+
+def print_faces(rows: list[tuple[Path, str, dict, dict]]) -> None:
+    header = (f"\n{'video':38s} {'mode':10s} {'frames':>6s} {'faces s':>7s} {'ms/frame':>8s} {'faces':>5s} "
+              f"{'smallest':>8s} {'wall vs default':>15s}")
+    print(header)
+    print("-" * len(header))
+    for path, mode, row, default in rows:
+        smallest = "-" if row["smallest_face"] is None else f"{row['smallest_face']:.0f} px"
+        print(f"{path.name[:38]:38s} {mode:10s} {row['frames']:6d} {row['faces_s']:7.1f} "
+              f"{1000 * row['faces_s'] / max(row['frames'], 1):8.0f} {row['faces']:5d} {smallest:>8s} "
+              f"{row['wall_s'] / default['wall_s']:14.2f}x")
+    print("faces s: the face stage's own time (detection in person boxes or whole frames, landmarks, descriptors);"
+          " smallest: the shorter side of the smallest face found")
 
 
 if __name__ == "__main__":

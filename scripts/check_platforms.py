@@ -45,15 +45,6 @@ PLATFORMS = (
     ("windows-x86_64", "x86_64-pc-windows-msvc", {}),
 )
 
-# Extras that later features are to add; checked now so that their platforms are known before they land.
-# An extra of the same name in pyproject.toml takes precedence.
-PLANNED_EXTRAS = {
-    "speech": ["faster-whisper>=1.0"],
-    "ocr": ["rapidocr-onnxruntime>=1.3"],
-    "faces": ["dlib-bin>=19.24", "face_recognition_models>=0.3"],
-}
-
-
 @dataclass(frozen=True)
 class Outcome:
     install: str  # "base" or an extra's name
@@ -135,15 +126,10 @@ def resolve(uv: str, folder: Path, constraints: Path, install: str, platform: tu
 
 
 def project_copy(folder: Path, pyproject: dict) -> list[str]:
-    """pyproject.toml with the planned extras added (those it does not have yet), in `folder`; the installs."""
-    text = (ROOT / "pyproject.toml").read_text()
-    extras = pyproject["project"].get("optional-dependencies", {})
-    planned = {name: reqs for name, reqs in PLANNED_EXTRAS.items() if name not in extras}
-    lines = "".join(f"{name} = {reqs!r}\n".replace("'", '"') for name, reqs in planned.items())
-    text = text.replace("[project.optional-dependencies]\n", "[project.optional-dependencies]\n" + lines, 1)
-    (folder / "pyproject.toml").write_text(text)
+    """A copy of the project's pyproject.toml and README in `folder`; the installs: base and each extra."""
+    shutil.copy(ROOT / "pyproject.toml", folder / "pyproject.toml")
     shutil.copy(ROOT / "README.md", folder / "README.md")
-    return ["base", *extras, *planned]
+    return ["base", *pyproject["project"].get("optional-dependencies", {})]
 
 
 def table(outcomes: list[Outcome], installs: list[str], columns: list[tuple[str, str]]) -> str:

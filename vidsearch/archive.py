@@ -13,10 +13,11 @@ from .config import Settings
 from .errors import ArchiveError
 from .events import IngestEvent
 from .export import ExportReport, PlayableVideo
-from .records import Hit, Kind
+from .records import Box, FaceGroup, FaceHit, Hit, Kind, SpeechHit
 from .reports import ArchiveStats, Description, EvalOutcome, IndexReport, IngestReport
 from .search import EVERYTHING, SearchFilter
 from .services.indexes import KINDS
+from .services.retracker import RetrackReport
 from .services.searcher import SearchKind
 from .store import Catalog
 
@@ -75,7 +76,9 @@ class Archive:
         self, paths: Iterable[Path], *, fps: float | None = None, persons: bool = True, sample: str | None = None,
         reader: str | None = None, ray_address: str | None = None, camera: str | None = None,
         tz: str | None = None, time_from_mtime: bool = False, roots: Iterable[Path] | None = None,
-        on_event: Callable[[IngestEvent], None] = lambda event: None,
+        speech: bool | None = None, asr_model: str | None = None, language: str | None = None,
+        on_event: Callable[[IngestEvent], None] = lambda event: None, ocr: bool | None = None,
+        time_from_overlay: bool = False, track: Sequence[str] | None = None, faces: bool | None = None,
     ) -> IngestReport:
         """Index new and changed videos under `paths`; unchanged ones are skipped, bad ones recorded as failed.
 
@@ -83,12 +86,27 @@ class Archive:
         `reader` is "pyav", "decord" or "auto". With `ray_address` ("local", "auto" or a cluster address)
         videos are processed on Ray workers. Each video's camera is `camera`, else the settings' pattern, else the
         first folder under the path (or of `roots`, where given) that holds it; its start time comes from its name (local names in the IANA
-        zone `tz`, default the machine's), else its container's metadata, else, with `time_from_mtime`, its mtime.
+        zone `tz`, default the machine's), else its container's metadata, else, with `time_from_mtime`, its mtime,
+        or with `time_from_overlay`, the date and time drawn on its picture. What is said in a video with sound is
+        transcribed unless `speech` is False, by the faster-whisper model `asr_model` (a name or a local folder;
+        default: the settings'), in `language` (default: detected). `ocr` reads the text on screen of kept frames
+        (default: the settings' screen_text.enabled). `track` names the classes tracked into appearances in this
+        call (default: the settings' detector labels). With `faces` (default: the settings' `faces.enabled`), faces
+        in kept frames are found, described and stored.
         """
         return self.services.ingester.ingest(
             paths, fps=fps, persons=persons, sample=sample, reader=reader, ray_address=ray_address, camera=camera,
-            tz=tz, time_from_mtime=time_from_mtime, roots=roots, on_event=on_event,
+            tz=tz, time_from_mtime=time_from_mtime, roots=roots, speech=speech, asr_model=asr_model,
+            language=language, on_event=on_event, ocr=ocr, time_from_overlay=time_from_overlay, track=track,
+            faces=faces,
         )
+
+    def retrack(
+        self, classes: Sequence[str] | None = None, on_video: Callable[[Path, int | str], None] = lambda p, n: None,
+    ) -> RetrackReport:
+        """Track `classes` (default: the settings' tracked classes: persons and vehicles) in indexed videos that kept
+        them only as objects per frame, from the stored detections (see services.retracker)."""
+        return self.services.retracker.retrack(classes, on_video)
 
     def prune(self, under: Iterable[Path] | None = None) -> list[Path]:
         """Forget videos whose files are gone (in the folders `under`, where given); returns their paths."""
@@ -141,6 +159,31 @@ class Archive:
             timings.update(found.timings)
         return found.hits
 
+    def query_screen_text(self, text: str, k: int = 20, where: SearchFilter = EVERYTHING) -> list[Hit]:
+        """Frames where `text` is read on screen (ingest with ocr), tolerant of OCR's confusions; each hit's box is the
+        text's and `hit.screen_text` what was read. To narrow a picture query instead, give `where.screen_text`."""
+        return self.services.searcher.query_screen_text(text, k, where)
+    def query_said(
+        self, text: str | None, said: str, k: int = 20, kind: str = "all", within: float | None = None,
+        tolerant: bool = False, exclude: Sequence[str] = (), group: bool = True, where: SearchFilter = EVERYTHING,
+    ) -> list[Hit | SpeechHit]:
+        """Search what was said: the words and "quoted phrases" of `said` (stemmed: "parked" finds "park").
+
+        Alone, or with `kind` "speech": speech hits at their matched words. With a picture query `text` and
+        `within` seconds: its hits that have the words spoken that close in the same video, each carrying them.
+        With `text` and no `within`: picture and speech hits fused by reciprocal rank (services.speech.FUSION).
+        `tolerant` also admits spoken words alike in letters or sound, for words the recognizer misheard.
+        """
+        return self.services.speech.query(text, said, k, kind, within, tolerant, exclude, group, where)
+
+    def transcript(self, video: Path, start: float, end: float):
+        """What was said in an indexed video between two times (seconds), segment by segment with timed words."""
+        return self.services.speech.transcript(video, start, end)
+
+    def subtitles(self, video: Path, start: float, end: float) -> str:
+        """WebVTT of what was said in a video between two source times, in a player's time (0 at `start`)."""
+        return self.services.speech.subtitles(video, start, end)
+
     def query_image(
         self, path: Path, k: int = 20, kind: SearchKind = "all", exclude: Sequence[str] = (), group: bool = True,
         where: SearchFilter = EVERYTHING,
@@ -182,6 +225,40 @@ class Archive:
         """What the archive knows of a hit: where and when, and for a person, their appearance and attributes.
         An id that names nothing raises NotFoundError."""
         return self.services.searcher.describe(hit_id)
+
+    # --- faces (opt-in at ingest) ----------------------------------------------------------------------
+
+    def query_face(self, picture: Path, box: Box | None = None, k: int = 20) -> list[FaceHit]:
+        """Appearances showing the person whose face is the picture's largest (or the one in `box`), across all
+        videos, closest first; faces farther than the face model's threshold are left out."""
+        return self.services.faces.search_picture(picture, box, k)
+
+    def query_like_face(self, face_id: int, k: int = 20) -> list[FaceHit]:
+        """Where else the person of an indexed face (the `id` of a face hit) appears."""
+        return self.services.faces.like(face_id, k)
+
+    def query_who(self, name: str, k: int = 20) -> list[FaceHit]:
+        """The appearances of the person given this name (`name_face_group`)."""
+        return self.services.faces.who(name, k)
+
+    def query_face_group(self, group: int, k: int = 20) -> list[FaceHit]:
+        """The appearances of one person (a group that `face_groups` lists), each at its clearest face."""
+        return self.services.faces.members([group], k)
+
+    def face_groups(self) -> list[FaceGroup]:
+        """The people in the archive's faces: new faces join their group or form new ones; existing groups stay."""
+        return self.services.faces.groups()
+
+    def name_face_group(self, group: int, name: str) -> None:
+        self.services.faces.name(group, name)
+
+    def forget_faces(self, groups: Sequence[int] | None = None) -> int:
+        """Delete face descriptors, groups, names and face thumbnails for good: of `groups`, or all with None;
+        returns how many faces were deleted."""
+        return self.services.faces.forget(groups)
+
+    def face_thumbnail(self, face_id: int) -> Path:
+        return self.services.faces.thumbnail(face_id)
 
     # --- reports --------------------------------------------------------------------------------------
 

@@ -23,10 +23,15 @@ class Label:
     mentioned_by: re.Pattern | None  # how a query names this label
 
 
+# groups measured from a track's boxes rather than read with CLIP (`from: track` in a vocabulary)
+TRACK_MEASURES = ("direction",)
+
+
 @dataclass(frozen=True, slots=True)
 class Group:
     name: str
     labels: tuple[Label, ...]
+    from_track: bool = False  # measured from the track (TRACK_MEASURES), not read from the crops
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,14 +58,14 @@ class Vocabulary:
         return found
 
 
-def load_vocabulary(path: Path | None = None) -> Vocabulary:
-    """The shipped vocabulary, or a user's file in the same format; mistakes are named with their place."""
+def load_vocabulary(path: Path | None = None, shipped: str = "attributes.yaml") -> Vocabulary:
+    """A user's vocabulary file, or else the shipped one named `shipped`; mistakes are named with their place."""
     import yaml
 
-    where = str(path) if path else "attributes.yaml"
+    where = str(path) if path else shipped
     try:
         text = Path(path).read_text(encoding="utf-8") if path else (
-            resources.files("vidsearch.configs").joinpath("attributes.yaml").read_text(encoding="utf-8")
+            resources.files("vidsearch.configs").joinpath(shipped).read_text(encoding="utf-8")
         )
         raw = yaml.safe_load(text)
     except OSError as error:
@@ -84,15 +89,18 @@ def _parse(raw: Any, where: str) -> Vocabulary:
         at = f"groups.{group_name}"
         if not isinstance(spec, dict):
             fail(at, "expected a mapping with labels")
-        unknown = set(spec) - {"prompts", "labels", "mentioned_by"}
+        unknown = set(spec) - {"prompts", "labels", "mentioned_by", "from"}
         if unknown:
             fail(at, f"unknown keys {sorted(unknown)}")
+        from_track = spec.get("from") == "track"
+        if "from" in spec and (not from_track or group_name not in TRACK_MEASURES):
+            fail(f"{at}.from", f"only {', '.join(TRACK_MEASURES)} can be from: track")
         templates = spec.get("prompts", [])
         if not isinstance(templates, list) or not all(isinstance(t, str) and "{label}" in t for t in templates):
             fail(f"{at}.prompts", "expected a list of phrasings, each with {label}")
         labels_raw = spec.get("labels")
         if isinstance(labels_raw, list):
-            if not templates:
+            if not templates and not from_track:
                 fail(f"{at}.prompts", "plain-word labels need prompt templates")
             labels_raw = {name: {} for name in labels_raw}
         if not isinstance(labels_raw, dict) or len(labels_raw) < 2:
@@ -107,9 +115,11 @@ def _parse(raw: Any, where: str) -> Vocabulary:
             prompts = label_spec.get("prompts") or [t.replace("{label}", name) for t in templates]
             if not isinstance(prompts, list) or not all(isinstance(p, str) and p.strip() for p in prompts):
                 fail(f"{label_at}.prompts", "expected a list of phrasings")
+            if from_track and prompts:
+                fail(f"{label_at}.prompts", "a group measured from the track has no phrasings")
             pattern = label_spec.get("mentioned_by", spec.get("mentioned_by"))
             labels.append(Label(name, tuple(prompts), _pattern(pattern, name, label_at, fail)))
-        groups.append(Group(group_name, tuple(labels)))
+        groups.append(Group(group_name, tuple(labels), from_track))
     return Vocabulary(tuple(groups))
 
 
@@ -129,13 +139,16 @@ class AttributeReader:
 
     def __init__(self, vocabulary: Vocabulary, embedder):
         self.vocabulary = vocabulary
-        prompts = [p for g in vocabulary.groups for label in g.labels for p in label.prompts]
+        self.groups = [group for group in vocabulary.groups if not group.from_track]
+        prompts = [p for g in self.groups for label in g.labels for p in label.prompts]
         # the prompts' own vectors, in the vocabulary's order
-        self.prompt_vectors = prompt_vectors().get(embedder.identity, embedder.text_precision, prompts,
-                                                   embedder.embed_texts)
+        self.prompt_vectors = (
+            prompt_vectors().get(embedder.identity, embedder.text_precision, prompts, embedder.embed_texts)
+            if prompts else np.zeros((0, embedder.identity.dim), np.float32)
+        )
         embedded = iter(self.prompt_vectors)
         self.label_vectors = []  # per group: labels x dim
-        for group in vocabulary.groups:
+        for group in self.groups:
             rows = []
             for label in group.labels:
                 mean = np.mean([next(embedded) for _ in label.prompts], axis=0)
@@ -144,9 +157,9 @@ class AttributeReader:
         self.logit_scale = embedder.logit_scale
 
     def read(self, vectors: np.ndarray) -> list[dict[str, dict[str, float]]]:
-        """Per person embedding (a row of `vectors`): group -> label -> probability."""
+        """Per pooled embedding (a row of `vectors`): group -> label -> probability, for the groups read with CLIP."""
         per_group = []
-        for group, labels in zip(self.vocabulary.groups, self.label_vectors):
+        for group, labels in zip(self.groups, self.label_vectors):
             logits = self.logit_scale * (vectors @ labels.T)
             logits -= logits.max(axis=1, keepdims=True)
             odds = np.exp(logits)
@@ -154,7 +167,7 @@ class AttributeReader:
         return [
             {
                 group.name: {label.name: float(p) for label, p in zip(group.labels, probs[row])}
-                for group, probs in zip(self.vocabulary.groups, per_group)
+                for group, probs in zip(self.groups, per_group)
             }
             for row in range(len(vectors))
         ]

@@ -55,6 +55,7 @@ class OriginRules:
     camera_pattern: re.Pattern | None = None
     clock_pattern: str | None = None
     use_mtime: bool = False
+    use_overlay: bool = False  # a video with no time from its name or metadata reads the clock drawn on its picture
 
     @classmethod
     def for_paths(cls, paths: Sequence[Path], zone: ZoneInfo, **options) -> OriginRules:

@@ -11,7 +11,10 @@ from pathlib import Path
 import click
 
 from . import terminal
-from .cli_common import Context, camera_option, domain_errors, ingest_arguments, ingest_options, json_option
+from .cli_common import (
+    Context, camera_option, domain_errors, ingest_arguments, ingest_options, json_option, kind_option, speech_options,
+)
+from .cli_faces import face_query, face_query_options, faces
 from .cli_live import record, watch
 
 
@@ -56,13 +59,25 @@ def cli(ctx, index_dir, clip_model, clip_pretrained, yolo_weights, device, preci
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @ingest_options
+@speech_options
 @camera_option
 @click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
               help="Process videos on Ray: alone, starts Ray on this machine; or 'auto' or a cluster address.")
+@click.option("--ocr/--no-ocr", default=None,
+              help="Read the text on screen of kept frames, for query --text-on-screen (default: the settings' "
+                   "screen_text.enabled, off as shipped).")
+@click.option("--track", metavar="CLASS,...",
+              help="Classes tracked into appearances in this call, e.g. person,car,bus (default: the settings' "
+                   "detector labels: person, car, truck, bus, motorcycle, bicycle).")
+@click.option("--faces/--no-faces", default=None,
+              help="Find, describe and group faces (biometric data; default: the settings' faces.enabled, off).")
 @json_option
 @click.pass_obj
 @domain_errors
-def ingest(obj: Context, paths, fps, persons, sample, reader, tz, time_from, camera, ray_address, as_json):
+def ingest(
+    obj: Context, paths, fps, persons, sample, reader, tz, time_from, speech, asr_model, language, camera, ray_address,
+    ocr, track, faces, as_json,
+):
     """Index the videos in PATHS (files or folders); only new or changed files are processed.
 
     A file that cannot be read is reported on one line and recorded as failed; the rest goes on, and the
@@ -75,7 +90,13 @@ def ingest(obj: Context, paths, fps, persons, sample, reader, tz, time_from, cam
     """
     from .progress import IngestProgress, json_line
 
-    options = {**ingest_arguments(fps, persons, sample, reader, tz, time_from, camera), "ray_address": ray_address}
+    from .things import tracked_option
+
+    options = {
+        **ingest_arguments(fps, persons, sample, reader, tz, time_from, camera), "ray_address": ray_address, "ocr": ocr,
+        "track": tracked_option(track) if track is not None else None, "faces": faces,
+        "speech": speech, "asr_model": asr_model, "language": language,
+    }
     try:
         if as_json:
             report = obj.archive().ingest(paths, **options, on_event=json_line)
@@ -99,8 +120,14 @@ def ingest(obj: Context, paths, fps, persons, sample, reader, tz, time_from, cam
 @cli.command()
 @click.argument("text", required=False)
 @click.option("-k", type=click.IntRange(1, 10_000), default=20, show_default=True, help="How many hits.")
-@click.option("--kind", type=click.Choice(["all", "frame", "person"]), default="all", show_default=True,
-              help="Search whole frames, person crops, or both.")
+@kind_option("Search whole frames, tracked things (a family: person, vehicle; or a class: car, bus...), what was "
+             "said (speech), or all; with --said, all fuses picture and speech hits by reciprocal rank.")
+@click.option("--said", metavar="WORDS",
+              help='Words and "quoted phrases" spoken in the video (stemmed: "parked" finds "park").')
+@click.option("--within", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="With TEXT and --said: only picture hits with the words spoken this close in the same video.")
+@click.option("--tolerant", is_flag=True,
+              help="--said also finds spoken words alike in letters or sound (words the recognizer misheard).")
 @click.option("--image", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Query by example: hits that look like this picture.")
 @click.option("--like", type=int, metavar="ID", help="More like this hit (an id from earlier results).")
@@ -122,13 +149,18 @@ def ingest(obj: Context, paths, fps, persons, sample, reader, tz, time_from, cam
 @click.option("--group/--no-group", default=True, show_default=True,
               help="Merge frame hits close in time into moments and a person's crops into one appearance; "
                    "--no-group: every matching frame and crop is its own hit.")
+@click.option("--text-on-screen", "on_screen", metavar="TEXT",
+              help="Frames where TEXT is read on screen (ingest --ocr), tolerant of O/0, I/1 and spaces; with TEXT, "
+                   "--image or --like, only hits where it is read.")
 @click.option("--timings", "show_timings", is_flag=True,
               help="Say where the time of a text query went: on stderr, or as \"timings\" in the --json output.")
+@face_query_options
 @json_option
 @click.pass_obj
 @domain_errors
-def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start, end, objects, cameras, after, before,
-          hours, tz, exclude, group, show_timings, as_json):
+def query(obj: Context, text, k, kind, said, within, tolerant, image, like, min_score, video_glob, start, end, objects,
+          cameras, after, before, hours, tz, exclude, group, on_screen, show_timings, face_picture, face_box, like_face,
+          who, as_json):
     """Find moments and persons matching TEXT (or looking like --image, or like hit --like) across the archive.
 
     Person hits are appearances: a person's span in a video, shown at the moment that matches best, with
@@ -137,9 +169,26 @@ def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start
     Example:
 
         vidsearch query "man in red jacket with glasses -bicycle" --kind person -k 5 --json
+
+        vidsearch query --text-on-screen "KX 4471"
+
+        vidsearch query "man in red jacket" --said '"evidence bag"' --within 10
     """
-    if sum(given is not None for given in (text, image, like)) != 1:
-        raise click.UsageError("give one of TEXT, --image or --like")
+    if any(asked is not None for asked in (face_picture, face_box, like_face, who)):
+        if sum(given is not None for given in (text, image, like, face_picture, like_face, who)) != 1:
+            raise click.UsageError("give one of TEXT, --image, --like, --face, --like-face or --who")
+        return face_query(obj.archive(), k, face_picture, face_box, like_face, who, as_json)
+    if kind == "speech" and said is None:
+        said, text = text, None
+    if said is not None and (image is not None or like is not None):
+        raise click.UsageError("--said goes with TEXT, not with --image or --like")
+    given = sum(given is not None for given in (text, image, like))
+    if given > 1 or (given == 0 and said is None and on_screen is None):
+        raise click.UsageError(
+            "give one of TEXT, --image, --like, --said, --face, --like-face or --who (or --text-on-screen alone)"
+        )
+    if within is not None and (said is None or text is None):
+        raise click.UsageError("--within needs TEXT and --said")
     if show_timings and text is None:
         raise click.UsageError("--timings times text queries")
     before_command, opening = terminal.process_seconds(), time.perf_counter()
@@ -150,10 +199,14 @@ def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start
 
     where = SearchFilter(
         videos=video_glob, start=start, end=end, objects=objects, min_score=min_score, cameras=cameras,
-        **clock_filter(after, before, hours, tz),
+        **clock_filter(after, before, hours, tz), screen_text=on_screen if given else None,
     )
     options = {"k": k, "kind": kind, "exclude": exclude, "group": group, "where": where}
-    if image is not None:
+    if said is not None:
+        hits = archive.query_said(text, said, within=within, tolerant=tolerant, **options)
+    elif not given:
+        hits = archive.query_screen_text(on_screen, k=k, where=where)
+    elif image is not None:
         hits = archive.query_image(image, **options)
     elif like is not None:
         hits = archive.query_like(like, **options)
@@ -161,10 +214,16 @@ def query(obj: Context, text, k, kind, image, like, min_score, video_glob, start
         hits = archive.query(text, **options, timings=timings)
     unclocked = archive.left_out_without_clock(where)
     if as_json:
-        asked = text if text is not None else {"image": str(image)} if image is not None else {"like": like}
+        asked = (
+            {"image": str(image)} if image is not None else {"like": like} if like is not None
+            else text if text is not None or said is not None else {"text_on_screen": on_screen}
+        )
         timed = {"timings": {key: round(ms, 2) for key, ms in timings.items()}} if show_timings else {}
         left_out = {"left_out_without_time": unclocked} if where.clocked else {}
-        click.echo(json.dumps({"query": asked, "hits": [hit.to_json() for hit in hits], **left_out, **timed}, indent=1))
+        spoken = terminal.said_json(text, said, kind, within)
+        click.echo(json.dumps(
+            {"query": asked, **spoken, "hits": [hit.to_json() for hit in hits], **left_out, **timed}, indent=1
+        ))
         return
     if unclocked:
         click.echo(f"vidsearch: {unclocked} videos without a clock time were left out", err=True)
@@ -316,6 +375,43 @@ def index_rebuild(obj: Context, as_json):
 
 
 @cli.command()
+@click.option("--track", metavar="CLASS,...",
+              help="Classes to track (default: the settings' tracked classes: person, car, truck, bus, motorcycle, "
+                   "bicycle).")
+@json_option
+@click.pass_obj
+@domain_errors
+def retrack(obj: Context, track, as_json):
+    """Track classes that indexed videos kept only as objects per frame (vehicles, in an archive made before they
+    were tracked) into appearances, from the detections already stored: no detector runs and no frame is embedded
+    again; a video is decoded only if it holds such detections, up to the last of them. Exit code 3 when a video
+    could not be retracked (each is named on stderr).
+
+    Example:
+
+        vidsearch retrack --track car,truck,bus
+    """
+    from .progress import printable
+    from .things import tracked_option
+
+    def on_video(path: Path, outcome: int | str) -> None:
+        if isinstance(outcome, str):
+            click.echo(f"vidsearch: skipped {printable(str(path))}: {outcome}", err=True)
+        elif not as_json:
+            click.echo(f"retracked {printable(str(path))}: {outcome} appearances")
+
+    report = obj.archive().retrack(tracked_option(track) if track is not None else None, on_video)
+    if as_json:
+        click.echo(json.dumps(report.to_json()))
+    else:
+        click.echo(
+            f"retracked {report.videos} videos ({report.appearances} appearances, {report.crops} crops embedded) "
+            f"in {report.wall_seconds:.1f} s; {report.unchanged} unchanged, {len(report.failed)} failed"
+        )
+    sys.exit(3 if report.failed else 0)
+
+
+@cli.command()
 @click.pass_obj
 @domain_errors
 def prune(obj: Context):
@@ -351,8 +447,7 @@ def upgrade(obj: Context):
 @click.argument("ids", nargs=-1, type=int, metavar="[ID]...")
 @click.option("--query", "text", help="Export the hits of this query instead of hits by id.")
 @click.option("-k", type=click.IntRange(1, 1000), default=10, show_default=True, help="Hits exported with --query.")
-@click.option("--kind", type=click.Choice(["all", "frame", "person"]), default="all", show_default=True,
-              help="With --query: search whole frames, person crops, or both.")
+@kind_option("With --query: search whole frames, tracked things (person, vehicle, car...), or all.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to export into.")
 @click.option("--pad", type=click.FloatRange(0, 600), default=3.0, show_default=True,
               help="Seconds of video kept before and after each hit (or its span).")
@@ -407,6 +502,7 @@ def serve_command(obj: Context, host, port, token):
 
 cli.add_command(watch)
 cli.add_command(record)
+cli.add_command(faces)
 
 
 def main() -> None:

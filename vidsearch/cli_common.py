@@ -59,9 +59,26 @@ def ingest_options(command):
                      help="Decoding library (default pyav); auto: decord, PyAV where decord cannot read a file."),
         click.option("--tz", metavar="ZONE", help="IANA zone of clock times in file names, e.g. Europe/Berlin "
                      "(default: this machine's zone)."),
-        click.option("--time-from", type=click.Choice(["auto", "mtime"]), default="auto", show_default=True,
+        click.option("--time-from", type=click.Choice(["auto", "mtime", "overlay"]), default="auto",
+                     show_default=True,
                      help="auto: a video's start from its name, else its metadata; mtime: else also its file time "
-                          "less its duration (copying a file changes it)."),
+                          "less its duration (copying a file changes it); overlay: else the date and time drawn on "
+                          "its picture (CCTV exports), read on a few frames."),
+    ]):
+        command = option(command)
+    return command
+
+
+def speech_options(command):
+    """How the sound of videos is transcribed at ingest."""
+    for option in reversed([
+        click.option("--speech/--no-speech", default=None,
+                     help="Transcribe what is said in videos with sound, to search with query --said (default on)."),
+        click.option("--asr-model", envvar="VIDSEARCH_ASR_MODEL", metavar="NAME|DIR",
+                     help="faster-whisper model: a name (tiny, base, small, medium, large-v3, distil-large-v3...; "
+                          "downloaded on first use) or a local model folder. Default base. Env: VIDSEARCH_ASR_MODEL."),
+        click.option("--language", metavar="CODE",
+                     help="Language of the speech (ISO 639-1: en, de, fr...); default: detected per video."),
     ]):
         command = option(command)
     return command
@@ -73,9 +90,28 @@ camera_option = click.option(
 )
 
 
+def _checked_kind(ctx: click.Context, _param, value: str) -> str:
+    from .errors import ConfigError
+    from .things import kind_choice
+
+    if value == "speech":  # what was said: searched by the speech service, not among the vector kinds
+        return value
+    try:
+        kind_choice(value, ctx.find_object(Context).settings)
+    except ConfigError as error:
+        raise click.BadParameter(str(error).removeprefix(f"--kind {value!r}: ")) from None
+    return value
+
+
+def kind_option(help_text: str):
+    """--kind: all, frame, or a family or class of tracked things (person, vehicle, car...)."""
+    return click.option("--kind", default="all", show_default=True, metavar="all|frame|FAMILY|CLASS",
+                        callback=_checked_kind, help=help_text)
+
+
 def ingest_arguments(fps, persons, sample, reader, tz, time_from, camera=None) -> dict:
     """Archive.ingest's keyword options from the values of ingest_options."""
     return {
         "fps": fps, "persons": persons, "sample": sample, "reader": reader, "camera": camera, "tz": tz,
-        "time_from_mtime": time_from == "mtime",
+        "time_from_mtime": time_from == "mtime", "time_from_overlay": time_from == "overlay",
     }

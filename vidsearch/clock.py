@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .errors import ConfigError
 
 UTC = timezone.utc
-TIME_SOURCES = ("name", "metadata", "mtime", "none")  # in the order they are tried
+# in the order they are tried; mtime and overlay only where asked
+TIME_SOURCES = ("name", "metadata", "mtime", "overlay", "none")
 _EARLIEST_YEAR = 1971  # containers write 1970 or 1904 for "never set"
 
 

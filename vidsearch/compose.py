@@ -7,12 +7,15 @@ from dataclasses import dataclass, replace
 
 from .config import Settings
 from .runners import LocalRunner, Runner
+from .services.faces import Faces
 from .services.indexes import Indexes
 from .services.ingester import Ingester
 from .services.inventory import Inventory
 from .services.media import Media
 from .services.models import Models
+from .services.retracker import Retracker
 from .services.searcher import Searcher
+from .services.speech import SpeechSearch
 from .services.writes import WriteGuard
 from .shards import Shards
 from .store import Catalog
@@ -27,9 +30,12 @@ class Services:
     models: Models
     indexes: Indexes  # frame.faiss, person.faiss and their .json and re-rank files
     ingester: Ingester
+    retracker: Retracker
     searcher: Searcher
+    speech: SpeechSearch  # what was said: the transcripts in the catalog
     media: Media  # thumbs/, frames/, clips/, exports/
     inventory: Inventory
+    faces: Faces  # face.faiss and the thumbs/face-*.jpg of faces found with ingest --faces
 
     def close(self) -> None:
         self.catalog.close()
@@ -60,6 +66,8 @@ def build_services(settings: Settings) -> Services:
     return Services(
         settings=settings, catalog=catalog, shards=shards, writes=writes, models=models, indexes=indexes,
         ingester=Ingester(settings, catalog, shards, models, indexes, writes, make_runner),
-        searcher=searcher, media=Media(settings, catalog, searcher),
+        retracker=Retracker(settings, catalog, shards, models, indexes, writes),
+        searcher=searcher, speech=SpeechSearch(catalog, searcher), media=Media(settings, catalog, searcher),
         inventory=Inventory(settings, catalog, models, indexes, searcher),
+        faces=Faces(settings, catalog, models, writes),
     )

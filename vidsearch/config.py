@@ -31,7 +31,7 @@ class ClipConfig:
 @dataclass(frozen=True, slots=True)
 class DetectorConfig:
     weights: str  # ultralytics weights name (downloaded by ultralytics) or local path
-    labels: tuple[str, ...]  # class names that are tracked, cropped and embedded (persons)
+    labels: tuple[str, ...]  # class names that are tracked, cropped and embedded (persons, vehicles)
     objects: bool  # keep the detector's other classes too, as objects per frame, to filter searches by
     confidence: float
     merge_iou: float  # boxes overlapping more than this are one object
@@ -84,6 +84,13 @@ class TrackConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ThingsConfig:
+    # family name -> {"classes": [...], "attributes": vocabulary file in configs/ or a path, "track": {key: value}
+    # overriding the track settings}: how tracked classes are grouped, read and followed (vidsearch.things)
+    families: dict
+
+
+@dataclass(frozen=True, slots=True)
 class IndexConfig:
     factory: str  # faiss index_factory string
     checkpoint_seconds: float  # how often ingest saves the index while running
@@ -113,9 +120,54 @@ class ClockConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ScreenTextConfig:
+    enabled: bool  # read text in kept frames at every ingest (ingest --ocr does it for one call)
+    min_confidence: float  # readings the recognizer is less sure of are dropped
+    within_labels: tuple[str, ...]  # detector classes (vehicles) whose boxes are read again at their own scale
+    within_min_height: int  # pixels: a smaller box holds no readable plate or number
+    max_gap_s: float  # the same text read again within this time (and in about the same place) is one span
+    overlay_frames: int  # frames read for the clock of a burned-in overlay (ingest --time-from overlay)
+    overlay_day_first: bool  # an overlay date like 05-06-2024 is day first (else month first, as 08-28-2024 must be)
+
+
+@dataclass(frozen=True, slots=True)
 class DistributedConfig:
     cpus_per_task: int  # CPUs a Ray task reserves, and torch's thread count inside it
     gpus_per_task: float  # GPUs a Ray task reserves when the cluster has GPUs
+
+
+@dataclass(frozen=True, slots=True)
+class FaceConfig:
+    enabled: bool  # find faces at ingest: off unless asked (face descriptors are biometric data)
+    detector: str  # "hog" (dlib's HOG, fast on CPUs) or "cnn" (dlib's MMOD CNN: smaller and turned faces, slower)
+    descriptor: str  # "dlib" (dlib's ResNet, 128-d) or the path of an ONNX model taking aligned 112x112 faces
+    threshold: float  # descriptor distance (L2) below which two faces are one person: dlib's 0.6
+    # the same for two identities' pooled descriptors, when grouping: a mean of several faces is steadier than one
+    # face, so two people's means come closer than their faces do (0.60 against 0.63-0.72 on the shared footage)
+    group_threshold: float
+    person_upsample: int  # times a person's head region is doubled before detection (HOG finds faces >= 80 px)
+    frame_upsample: int  # the same for whole frames without persons
+    min_size: int  # faces smaller than this (px, the box's shorter side) are too small to describe
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechConfig:
+    enabled: bool  # transcribe the sound of videos that have it
+    model: str  # a faster-whisper model name (downloaded on first use) or a local model folder
+    language: str | None  # None: detected per video
+    compute_type: str  # "auto": int8 on CPU, float16 on CUDA; or a CTranslate2 compute type
+    cpu_threads: int  # threads the recognizer uses on CPU; 0: half the cores, the rest stay with the video models
+    beam_size: int
+    # Whisper's own rule, and where it decodes again at a higher temperature: a stretch is silence when
+    # no_speech_prob is above no_speech_threshold and avg_logprob below log_prob_threshold
+    no_speech_threshold: float
+    log_prob_threshold: float
+    # the hallucination guard on what it writes: a segment is dropped as noise when no_speech_prob is above
+    # no_speech_threshold and its words are less sure than guard_log_prob ("You" over silence: -0.9), or when they
+    # are less sure than min_avg_logprob whatever no_speech_prob says
+    guard_log_prob: float
+    min_avg_logprob: float
+    vad_min_silence_ms: int  # silences longer than this split speech into separate stretches
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,11 +179,15 @@ class Settings:
     sampling: SamplingConfig
     dedup: DedupConfig
     track: TrackConfig
+    things: ThingsConfig
     index: IndexConfig
     search: SearchConfig
     distributed: DistributedConfig
     cameras: CameraConfig
     clock: ClockConfig
+    screen_text: ScreenTextConfig
+    faces: FaceConfig
+    speech: SpeechConfig
     device: str = "auto"
     # True when the caller named a CLIP model; otherwise an existing archive's own model is used.
     clip_chosen: bool = field(default=False)
@@ -156,11 +212,15 @@ def default_settings(archive: Path) -> Settings:
         sampling=_section(SamplingConfig, raw["sampling"]),
         dedup=_section(DedupConfig, raw["dedup"]),
         track=_section(TrackConfig, raw["track"]),
+        things=_section(ThingsConfig, raw["things"]),
         index=_section(IndexConfig, raw["index"]),
         search=_section(SearchConfig, raw["search"]),
         distributed=_section(DistributedConfig, raw["distributed"]),
         cameras=_section(CameraConfig, raw["cameras"]),
         clock=_section(ClockConfig, raw["clock"]),
+        screen_text=_section(ScreenTextConfig, raw["screen_text"]),
+        faces=_section(FaceConfig, raw["faces"]),
+        speech=_section(SpeechConfig, raw["speech"]),
     )
 
 
@@ -172,9 +232,11 @@ def load_settings(
     yolo_weights: str | None = None,
     device: str = "auto",
     precision: str | None = None,
+    asr_model: str | None = None,
 ) -> Settings:
     """Defaults with the options a user gives on the command line or in the environment."""
     settings = default_settings(Path(archive))
+    asr_model = asr_model or os.environ.get("VIDSEARCH_ASR_MODEL")
     clip = settings.clip
     if clip_model is not None:
         clip = replace(clip, model=clip_model, pretrained=clip_pretrained)
@@ -189,6 +251,7 @@ def load_settings(
         settings,
         clip=clip,
         detector=detector,
+        speech=replace(settings.speech, model=asr_model) if asr_model else settings.speech,
         device=device,
         clip_chosen=clip_model is not None or clip_pretrained is not None,
     )

@@ -17,7 +17,7 @@ from .errors import ConfigError, DecodeError
 from .pipeline import process_videos
 from .records import ProcessedVideo
 
-_worker_models: dict = {}  # per Ray worker process: settings -> (embedder, detector, attribute reader)
+_worker_models: dict = {}  # per Ray worker process: settings -> (embedder, detector, attribute reader, text reader)
 
 
 class RayRunner:
@@ -76,23 +76,30 @@ def process_on_ray(
 
 
 def _process_one(path: Path, settings: Settings, fps: float, persons: bool) -> ProcessedVideo | DecodeError:
-    from .attributes import AttributeReader, load_vocabulary
+    from .attributes import AttributeReader
     from .detect import Detector
     from .embed import ClipEmbedder
+    from .screen_text import TextReader
+    from .things import every_family, family_vocabulary
     from .threads import use_cores
 
     use_cores(settings.distributed.cpus_per_task)
-    key = (settings.clip, settings.detector, settings.device, settings.search.attributes, persons)
+    key = (settings.clip, settings.detector, settings.things, settings.device, settings.search.attributes, persons,
+           settings.screen_text)
     if key not in _worker_models:
         device = resolve_device(settings.device)
         settings = replace(settings, device=device)
         embedder = ClipEmbedder(settings.clip, device)
-        detector, reader = None, None
-        if persons:  # appearances come only from detected persons
+        detector, readers = None, {}
+        if persons:  # appearances come only from detected things
             detector = Detector(settings.detector, device)
-            attributes = settings.search.attributes
-            reader = AttributeReader(load_vocabulary(Path(attributes) if attributes else None), embedder)
-        _worker_models[key] = (embedder, detector, reader)
-    embedder, detector, reader = _worker_models[key]
-    [(_, result)] = list(process_videos([path], settings, embedder, detector, fps, attributes=lambda: reader))
+            for name, family in every_family(settings).items():
+                vocabulary = family_vocabulary(family)
+                readers[name] = vocabulary and AttributeReader(vocabulary, embedder)
+        texts = TextReader(settings.screen_text) if settings.screen_text.enabled else None
+        _worker_models[key] = (embedder, detector, readers, texts)
+    embedder, detector, readers, texts = _worker_models[key]
+    [(_, result)] = list(
+        process_videos([path], settings, embedder, detector, fps, attributes=readers.get, text_reader=texts)
+    )
     return result

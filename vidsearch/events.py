@@ -35,6 +35,14 @@ class VideoCutShort:
 
 
 @dataclass(frozen=True, slots=True)
+class VideoNotHeard:
+    """A video indexed for its pictures whose sound could not be transcribed (sent before VideoIndexed)."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class VideoSkipped:
     path: Path
     reason: str
@@ -46,4 +54,15 @@ class VideoFailed:
     reason: str
 
 
-IngestEvent = IngestPlanned | FramesDone | VideoCutShort | VideoIndexed | VideoSkipped | VideoFailed
+@dataclass(frozen=True, slots=True)
+class NoOverlayClock:
+    """A video's clock time was asked of its picture (--time-from overlay) and could not be read there."""
+
+    path: Path
+    reason: str
+
+
+IngestEvent = (
+    IngestPlanned | FramesDone | VideoCutShort | VideoNotHeard | VideoIndexed | VideoSkipped | VideoFailed
+    | NoOverlayClock
+)

@@ -20,7 +20,8 @@ import numpy as np
 from .config import CropConfig
 from .decode.display import Display
 from .errors import DecodeError
-from .records import Item
+from .speech.subtitles import cues, srt, webvtt
+from .records import Item, SpokenWord
 
 _CLIP_TIME_BASE = Fraction(1, 90000)
 _AAC_FRAME = 1024  # samples per frame the AAC encoder takes
@@ -235,6 +236,7 @@ class ExportTarget:
     video: Path
     record: dict  # the hit in `query --json` form: score and rank when it came from a search, span, attributes
     neighbours: tuple[Item, ...] = ()  # the other persons detected in the same frame, drawn with it
+    words: tuple[SpokenWord, ...] = ()  # what was said around it (source times): the clip's subtitles
 
     @property
     def span(self) -> tuple[float, float]:
@@ -322,6 +324,12 @@ def _export_one(
         f"  score {score:.3f}" if score is not None else ""
     )
     files["boxes"] = save_jpeg(draw_boxes(image, marks, title), folder / "boxes.jpg", quality=92)
+    lines = cues(target.words, clip.start, clip.end)
+    if lines:
+        files["srt"] = folder / "clip.srt"
+        files["srt"].write_text(srt(lines))
+        files["vtt"] = folder / "clip.vtt"
+        files["vtt"].write_text(webvtt(lines))
     if target.video not in hashes:
         hashes[target.video] = file_sha256(target.video)
     stat = target.video.stat()
@@ -339,6 +347,12 @@ def _export_one(
             "clip_start": clip.start, "clip_end": clip.end, "pad": pad,
         },
         "clip": clip.to_json(),
+        # what was said inside the clip: times in the clip and in the source
+        "transcript": [
+            {"start": round(c.start, 3), "end": round(c.end, 3), "source_start": round(clip.start + c.start, 3),
+             "source_end": round(clip.start + c.end, 3), "text": c.text}
+            for c in lines
+        ],
         "files": {role: {"file": path.name, "sha256": file_sha256(path)} for role, path in files.items()},
         "model": provenance.model,
         "detector": provenance.detector,

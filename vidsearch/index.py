@@ -46,6 +46,13 @@ QUANTIZER_EF_PER_PROBE = 2
 ADD_QUANTIZER_EF = 32  # an HNSW coarse quantizer finds the one nearest list of an added vector with a short search
 TRAIN_POINTS_PER_LIST = 40  # k-means wants >= 39 points per centroid; more buys little and costs linear time
 PQ_TRAIN_POINTS = 256 * 40  # 256 centroids per sub-quantizer
+# A trained index is widened at build until it finds this share of the exact top 10 for the archive's own queries:
+# the defaults above are measured on synthetic vectors, and real text queries can sit farther from their answers.
+RECALL_TARGET = 0.95
+# Widened on some queries and measured on others, recall differs by sampling: with ~100 queries a group the spread
+# is about 0.01, so the queries a search is widened on must reach the target by that much more.
+RECALL_MARGIN = 0.01
+MAX_WIDENINGS = 4  # each doubles the shortlist or the lists visited: at most 16x the planned search cost
 
 
 @dataclass(frozen=True, slots=True)
@@ -455,3 +462,56 @@ def recall_at_k(
         hits += len(np.intersect1d(returned, exact))
         total += len(exact)
     return hits / max(total, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class RecallQueries:
+    """Query vectors, their exact top k + 1 ids, and the stored vector each is (-1 for none), for recall_at_k."""
+
+    vectors: np.ndarray
+    exact_ids: np.ndarray
+    own_ids: np.ndarray
+
+    def halves(self) -> tuple[RecallQueries, RecallQueries]:
+        """Alternate rows: one half to tune a search on, the other to measure it, so the figure is not fitted."""
+        return self._rows(slice(0, None, 2)), self._rows(slice(1, None, 2))
+
+    def _rows(self, rows: slice) -> RecallQueries:
+        return RecallQueries(self.vectors[rows], self.exact_ids[rows], self.own_ids[rows])
+
+    def recall(self, index: VectorIndex, k: int = 10) -> float:
+        return recall_at_k(index, self.vectors, self.exact_ids, k, self.own_ids)
+
+
+def widen_to_recall(
+    index: VectorIndex, groups: list[RecallQueries], target: float = RECALL_TARGET + RECALL_MARGIN
+) -> float:
+    """Widen a trained index's search until recall@10 reaches `target` in every group of queries (text queries and
+    queries by example find their neighbours differently), MAX_WIDENINGS steps at most.
+
+    Each step doubles whichever of the re-ranked shortlist or the visited lists (with the HNSW quantizer's search)
+    gains more: the shortlist when PQ scores blur near-ties, the lists when the exact neighbours lie in lists not
+    visited. Returns the lowest group's recall; the widened plan is saved with the index.
+    """
+    import faiss
+
+    def lowest() -> float:
+        return min(group.recall(index) for group in groups if len(group.vectors))
+
+    lists = faiss.extract_index_ivf(index.index).nlist
+    recall = lowest()
+    for _ in range(MAX_WIDENINGS):
+        if recall >= target:
+            break
+        plan = index.plan
+        wider_lists = {"nprobe": min(2 * plan.nprobe, lists), "quantizer_ef": 2 * plan.quantizer_ef or None}
+        choices = [{"rerank_factor": 2 * plan.rerank_factor}] if plan.rerank_factor else []
+        choices.append(wider_lists)
+        measured = []
+        for choice in choices:
+            index.tune(**choice)
+            measured.append((lowest(), choice))
+            index.tune(nprobe=plan.nprobe, quantizer_ef=plan.quantizer_ef, rerank_factor=plan.rerank_factor)
+        recall, best = max(measured, key=lambda pair: pair[0])
+        index.tune(**best)
+    return recall

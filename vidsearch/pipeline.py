@@ -1,5 +1,6 @@
-"""The order of the stages: decode, drop duplicates, detect, track, crop, embed, summarize the tracks and read their
-attributes. Only this module knows it; its result holds everything a video yields.
+"""The order of the stages: decode, drop duplicates, detect, track (persons, vehicles: each family of tracked classes
+on its own), crop, embed, read text on screen where asked, summarize the tracks and read their attributes. Only this
+module knows it; its result holds everything a video yields.
 
 Decoding runs ahead in a child process (decode.DecodeWorker, which gives up on a file that hangs its
 decoder) while the models work on the previous batch; a thread here takes its frames into a bounded queue,
@@ -8,9 +9,11 @@ so the wall time approaches the slowest stage rather than the sum of all of them
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, replace
@@ -26,8 +29,16 @@ from .dedup import DuplicateFilter
 from .detect import Detector, SceneTiles, crop
 from .embed import ClipEmbedder
 from .errors import DecodeError
-from .records import FoundObject, FoundPerson, Frame, ProcessedVideo, SampledFrame, StageSeconds, VideoInfo
+from .faces import FaceModel, PersonBox, VideoFaces
+from .records import (
+    Appearance, Detection, FoundObject, FoundPerson, Frame, ProcessedVideo, SampledFrame, StageSeconds, VideoInfo,
+)
+from .screen_text import TextReader, TextSpans
+from .things import Family, families, family_of
 from .track import Tracker, colour_signature, summarize_tracks
+
+# the attribute reader of a family of tracked classes (None: the family has no vocabulary)
+AttributeReaders = Callable[[str], AttributeReader | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +72,17 @@ _DONE = object()
 class _VideoWork:
     """The running state of one video between its batches."""
 
-    def __init__(self, settings: Settings, dim: int):
+    def __init__(
+        self, settings: Settings, dim: int, first_track: int = 0, reads_text: bool = False,
+        faces: FaceModel | None = None,
+    ):
         self.settings = settings
+        self.faces = VideoFaces(faces, settings.faces) if faces is not None else None
         self.duplicates = DuplicateFilter(settings.dedup) if settings.dedup.enabled else None
         self.scene = SceneTiles(settings.dedup if settings.dedup.enabled else None)
-        self.tracker = Tracker(settings.track)
+        self.families = families(settings)
+        numbers = itertools.count(first_track)
+        self.trackers = {name: Tracker(family.track, numbers) for name, family in self.families.items()}
         self.frames: list[SampledFrame] = []
         self.skipped = 0
         self.detections: list[tuple[int, object, int]] = []  # (frame position, detection, track)
@@ -76,6 +93,7 @@ class _VideoWork:
         self.frame_vectors: list[np.ndarray] = []
         self.person_vectors: list[np.ndarray] = [np.zeros((0, dim), np.float32)]
         self.seconds = StageSeconds()
+        self.texts = TextSpans(settings.screen_text) if reads_text else None
 
     def keep(self, batch: list[Frame]) -> list[Frame]:
         if self.duplicates is None:
@@ -84,10 +102,19 @@ class _VideoWork:
         for frame in batch:
             if self.duplicates.is_duplicate(frame):
                 self.skipped += 1
-                self.tracker.hold(frame.t)
+                self.hold(frame.t)
             else:
                 kept.append(frame)
         return kept
+
+    def hold(self, t: float) -> None:
+        for tracker in self.trackers.values():
+            tracker.hold(t)
+        if self.texts is not None:
+            self.texts.hold(t)
+
+    def finish(self) -> list[int]:
+        return [key for tracker in self.trackers.values() for key in tracker.finish()]
 
     def track(self, frames: list[Frame], detections_per_frame) -> list[int]:
         """Give each detection its track; returns the detection positions whose crops are chosen now."""
@@ -95,9 +122,10 @@ class _VideoWork:
         for frame, detections in zip(frames, detections_per_frame):
             position = len(self.frames)
             self.frames.append(SampledFrame(frame_index=frame.index, t=frame.t))
-            keyed = []
+            keyed: dict[str, list] = {name: [] for name in self.trackers}
             for detection in detections:
-                if detection.label not in self.settings.detector.labels:
+                family = family_of(detection.label, self.families)
+                if family is None:
                     self.objects.append(FoundObject(frame_position=position, detection=detection))
                     continue
                 cut = crop(frame, detection, self.settings.crop)
@@ -106,20 +134,19 @@ class _VideoWork:
                 key = len(self.detections)
                 self.detections.append((position, detection, -1))
                 self.pending[key] = cut.image.copy()
-                keyed.append((key, detection.box, detection.score, colour_signature(cut.image)))
-            tracks, closed = self.tracker.step(frame.t, keyed)
-            for (key, *_), number in zip(keyed, tracks):
-                self.detections[key] = (*self.detections[key][:2], number)
-            chosen.extend(closed)
-        keep = self.tracker.candidates() | set(chosen)
+                keyed[family.name].append((key, detection.box, detection.score, colour_signature(cut.image)))
+            for name, tracker in self.trackers.items():
+                tracks, closed = tracker.step(frame.t, keyed[name])
+                for (key, *_), number in zip(keyed[name], tracks):
+                    self.detections[key] = (*self.detections[key][:2], number)
+                chosen.extend(closed)
+        keep = set(chosen).union(*(tracker.candidates() for tracker in self.trackers.values()))
         # pixels stay only for crops that are chosen or still a track's best in its window
         for key in [k for k in self.pending if k not in keep]:
             del self.pending[key]
         return chosen
 
-    def result(
-        self, info: VideoInfo, reader: str, fps: float, attributes: Callable[[], AttributeReader] | None
-    ) -> ProcessedVideo:
+    def result(self, info: VideoInfo, reader: str, fps: float, attributes: AttributeReaders | None) -> ProcessedVideo:
         embedded = set(self.embedded)
         persons = [
             FoundPerson(frame_position=position, detection=detection, track=number, embedded=key in embedded)
@@ -132,9 +159,8 @@ class _VideoWork:
         dim = vectors.shape[1]
         started = time.perf_counter()
         appearances = summarize_tracks(self.frames, persons, person_vectors)
-        if appearances and attributes is not None:
-            read = attributes().read(np.stack([a.pooled for a in appearances]))
-            appearances = [replace(a, attributes=probabilities) for a, probabilities in zip(appearances, read)]
+        if attributes is not None:
+            appearances = read_attributes(appearances, self.families, attributes)
         self.seconds.embed += time.perf_counter() - started
         return ProcessedVideo(
             info=info,
@@ -148,7 +174,34 @@ class _VideoWork:
             frame_vectors=np.concatenate(self.frame_vectors) if self.frame_vectors else np.zeros((0, dim), np.float32),
             person_vectors=person_vectors,
             seconds=self.seconds,
+            texts=self.texts.finish() if self.texts is not None else [],
+            faces=self.faces.result() if self.faces is not None else [],
         )
+
+
+def read_attributes(
+    appearances: list[Appearance], tracked: dict[str, Family], readers: AttributeReaders
+) -> list[Appearance]:
+    """Appearances read against their family's vocabulary, a family at a time: groups read with CLIP from the pooled
+    embeddings, and groups measured from the track (its direction) as the one label measured, at probability 1."""
+    by_family: dict[str, list[int]] = defaultdict(list)
+    for position, appearance in enumerate(appearances):
+        family = family_of(appearance.label, tracked)
+        if family is not None:
+            by_family[family.name].append(position)
+    read = list(appearances)
+    for name, positions in by_family.items():
+        reader = readers(name)
+        if reader is None:
+            continue
+        measured = [group for group in reader.vocabulary.groups if group.from_track]
+        found = reader.read(np.stack([appearances[p].pooled for p in positions]))
+        for position, probabilities in zip(positions, found):
+            direction = appearances[position].direction
+            for group in measured if direction is not None else ():
+                probabilities[group.name] = {label.name: float(label.name == direction) for label in group.labels}
+            read[position] = replace(appearances[position], attributes=probabilities)
+    return read
 
 
 def process_videos(
@@ -159,13 +212,18 @@ def process_videos(
     fps: float,
     on_frames: Callable[[Path, int], None] = lambda path, n: None,
     decoding: DecodeWorker | None = None,
-    attributes: Callable[[], AttributeReader] | None = None,
+    attributes: AttributeReaders | None = None,
+    text_reader: TextReader | None = None,
+    face_model: FaceModel | None = None,
     before_embedding: Callable[[list[np.ndarray], list[np.ndarray]], None] | None = None,
 ) -> Iterator[tuple[Path, ProcessedVideo | DecodeError]]:
     """Each video's result (or why it could not be decoded: refused, timed out, crashed), in the order given.
 
     `decoding` is a decode worker the caller started early and closes; by default one lives for this call.
-    `attributes` gives the reader of the persons' attributes, loaded when a video first has an appearance.
+    `attributes` gives the attribute reader of a family of tracked classes, loaded when a video first has an
+    appearance of that family.
+    `text_reader`, where given, reads the text on screen in kept frames and inside the detector's vehicle boxes.
+    With `face_model`, the faces in kept frames are found, described and grouped by person appearance.
     `before_embedding` sees each batch's frames and crops before they are embedded (the int8 check's sample).
     """
     sampling = settings.sampling
@@ -187,21 +245,59 @@ def process_videos(
                 yield message.path, message.error
                 continue
             if work is None:
-                work = _VideoWork(settings, embedder.identity.dim)
+                work = _VideoWork(
+                    settings, embedder.identity.dim, reads_text=text_reader is not None, faces=face_model,
+                )
             if isinstance(message, _End):
-                _embed_crops(work, work.tracker.finish(), embedder)
+                _embed_crops(work, work.finish(), embedder)
                 yield message.path, work.result(message.info, message.reader, fps, attributes)
                 work = None
                 continue
             work.seconds.decode += message.seconds
             crash_point("decoding")
-            _run_models(work, message.frames, embedder, detector, before_embedding)
+            _run_models(work, message.frames, embedder, detector, text_reader, before_embedding)
             on_frames(message.path, len(message.frames))
     finally:
         stop.set()
         decoder.join()
         if decoding is None:
             worker.close()
+
+
+def track_again(
+    path: Path, frames: list[SampledFrame], detections: dict[int, list[Detection]], settings: Settings,
+    embedder: ClipEmbedder, fps: float, decoding: DecodeWorker, attributes: AttributeReaders | None = None,
+    first_track: int = 0,
+) -> ProcessedVideo | DecodeError:
+    """An indexed video's stored detections of classes it did not track (`detections`, by kept frame position),
+    tracked now as ingest would have tracked them: its sampled frames are decoded again, up to the last frame
+    with such a detection, for their crops; neither the detector nor the frame embedding runs. Frames ingest
+    skipped as duplicates hold the tracks as they did then. The result holds only the new tracks (no frames)."""
+    work = _VideoWork(settings, embedder.identity.dim, first_track)
+    last = max(detections, default=-1)
+    kept = {frame.frame_index: position for position, frame in enumerate(frames) if position <= last}
+    stop = threading.Event()
+    try:
+        with closing(decoding.decode(path, fps, stop)) as decoded:
+            for item in decoded:
+                if isinstance(item, Decoded) or len(work.frames) > last:
+                    break
+                position = kept.get(item.index)
+                if position is None:
+                    work.hold(item.t)
+                    continue
+                if position != len(work.frames):
+                    raise DecodeError(path, "its kept frames are not found again at the same rate")
+                _embed_crops(work, work.track([item], [detections.get(position, [])]), embedder)
+    except DecodeError as error:
+        return error
+    finally:
+        stop.set()
+    _embed_crops(work, work.finish(), embedder)
+    if len(work.frames) <= last:
+        return DecodeError(path, "it ends before its kept frames do")
+    info = VideoInfo(duration=0.0, fps=fps, width=0, height=0, frame_count=0, timeline="pts")
+    return work.result(info, decoding.reader, fps, attributes)
 
 
 def decode_worker(sampling: SamplingConfig) -> DecodeWorker:
@@ -211,7 +307,8 @@ def decode_worker(sampling: SamplingConfig) -> DecodeWorker:
 
 def _run_models(
     work: _VideoWork, batch: list[Frame], embedder: ClipEmbedder, detector: Detector | None,
-    before_embedding: Callable[[list[np.ndarray], list[np.ndarray]], None] | None,
+    text_reader: TextReader | None = None,
+    before_embedding: Callable[[list[np.ndarray], list[np.ndarray]], None] | None = None,
 ) -> None:
     frames = work.keep(batch)
     if not frames:
@@ -219,13 +316,35 @@ def _run_models(
     started = time.perf_counter()
     detections = detector.detect(frames, work.scene) if detector is not None else [[] for _ in frames]
     work.seconds.detect += time.perf_counter() - started
+    first = len(work.frames)
     chosen = work.track(frames, detections)
+    if text_reader is not None:
+        started = time.perf_counter()
+        for position, (frame, readings) in enumerate(zip(frames, text_reader.read_frames(frames, detections)), first):
+            work.texts.add(position, frame.t, readings)
+        work.seconds.read += time.perf_counter() - started
+    if work.faces is not None:
+        _find_faces(work, frames, first)
     started = time.perf_counter()
     if before_embedding is not None:
         before_embedding([frame.image for frame in frames], list(work.pending.values()))
     work.frame_vectors.append(embedder.embed_images([frame.image for frame in frames]))
     work.seconds.embed += time.perf_counter() - started
     _embed_crops(work, chosen, embedder)
+
+
+def _find_faces(work: _VideoWork, frames: list[Frame], first: int) -> None:
+    """Faces in the frames just tracked (kept positions from `first` on), inside their persons' boxes."""
+    started = time.perf_counter()
+    persons: dict[int, list[PersonBox]] = {}
+    for position, detection, track in reversed(work.detections):  # in frame order: the batch's are last
+        if position < first:
+            break
+        if detection.label == "person":  # faces are looked for in persons, not in the other tracked things
+            persons.setdefault(position, []).append(PersonBox(detection.box, track))
+    for position, frame in enumerate(frames, start=first):
+        work.faces.add(position, frame, persons.get(position, []))
+    work.seconds.faces += time.perf_counter() - started
 
 
 def _embed_crops(work: _VideoWork, chosen: list[int], embedder: ClipEmbedder) -> None:

@@ -6,7 +6,10 @@ import json
 import sys
 from dataclasses import asdict
 
-from .events import FramesDone, IngestEvent, IngestPlanned, VideoCutShort, VideoFailed, VideoIndexed, VideoSkipped
+from .events import (
+    FramesDone, IngestEvent, IngestPlanned, NoOverlayClock, VideoCutShort, VideoFailed, VideoIndexed, VideoNotHeard,
+    VideoSkipped,
+)
 
 
 class IngestProgress:
@@ -40,6 +43,10 @@ class IngestProgress:
         elif isinstance(event, VideoCutShort):
             said = cut_short(event.indexed_seconds, event.declared_seconds)
             self._line(f"vidsearch: {printable(str(event.path))}: {said}")
+        elif isinstance(event, NoOverlayClock):
+            self._line(f"vidsearch: {printable(str(event.path))}: no clock time from its picture: {event.reason}")
+        elif isinstance(event, VideoNotHeard):
+            self._line(f"vidsearch: {printable(str(event.path))}: {printable(event.reason)}")
         elif isinstance(event, (VideoIndexed, VideoSkipped)):
             self._advance()
 
@@ -73,7 +80,7 @@ def clock(seconds: float) -> str:
 
 _EVENT_NAMES = {
     IngestPlanned: "planned", FramesDone: "frames", VideoCutShort: "cut_short", VideoIndexed: "indexed",
-    VideoSkipped: "unchanged", VideoFailed: "failed",
+    VideoSkipped: "unchanged", VideoFailed: "failed", NoOverlayClock: "no_overlay_clock", VideoNotHeard: "not_heard",
 }
 
 

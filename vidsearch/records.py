@@ -30,7 +30,7 @@ class VideoOrigin:
 
     camera: str
     start: float | None  # UTC seconds since the epoch
-    time_source: str  # "name", "metadata", "mtime" or "none"
+    time_source: str  # "name", "metadata", "mtime", "overlay" or "none"
     zone: str  # the IANA zone its clock times are shown in
 
     def clock_time(self, t: float) -> datetime | None:
@@ -151,9 +151,75 @@ class FoundObject:
     detection: Detection
 
 
+@dataclass(frozen=True, slots=True)
+class TextReading:
+    """A line of text read in one frame: its box in frame pixels, the string and the reader's confidence; `within`
+    is the detection (a vehicle) whose box it was read inside, None for text read in the whole frame."""
+
+    box: Box
+    text: str
+    confidence: float
+    within: Detection | None = None
+
+    def to_json(self) -> dict:
+        within = self.within
+        return {
+            "text": self.text, "confidence": round(self.confidence, 4),
+            "box": [round(v, 1) for v in self.box.as_list()],
+            "within": None if within is None else {
+                "label": within.label, "box": [round(v, 1) for v in within.box.as_list()],
+                "score": round(within.score, 4),
+            },
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenText:
+    """One text seen on screen over a span of consecutive kept frames, kept once: the reading of best confidence
+    (`best`, at its frame) stands for all of them."""
+
+    frame_position: int  # the kept frame of the best reading
+    start: float  # seconds: first and last kept frame the text was read in
+    end: float
+    frames: int  # kept frames it was read in
+    best: TextReading
+
+
+@dataclass(frozen=True, slots=True)
+class StoredScreenText:
+    """A text span as the catalog keeps it: its video, the frame of its best reading (a frame vector's id), its span,
+    its folded form and the reading."""
+
+    id: int
+    video_id: int
+    video: Path
+    frame_id: int
+    frame_index: int
+    t: float
+    start: float
+    end: float
+    frames: int  # kept frames it was read in
+    folded: str
+    reading: TextReading
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FoundFace:
+    """A face in a kept frame: where it is, how sure the face detector was, its descriptor, and the identity it was
+    grouped into within its video (the person track it was found in, else faces close in descriptor space)."""
+
+    frame_position: int
+    box: Box
+    score: float
+    track: int  # the person track whose box it was found in; -1 when found in a frame without persons
+    identity: int  # within the video: faces of one person appearance share it
+    descriptor: np.ndarray  # float32, the face model's vector
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Appearance:
-    """One person's track through a video, summarized: its span, its best crop and its pooled embedding."""
+    """One tracked thing's track through a video (a person, a car...), summarized: its class, span, best crop,
+    pooled embedding and the direction it travelled."""
 
     track: int
     start: float  # seconds: first and last sampled frame the person is seen in
@@ -162,6 +228,8 @@ class Appearance:
     best: int  # position, in the video's list of persons, of the embedded crop with the best view
     pooled: np.ndarray  # mean of the track's crop vectors, normalized
     attributes: dict[str, dict[str, float]] = field(default_factory=dict)  # group -> label -> probability
+    label: str = "person"  # the class most of its detections were given
+    direction: str | None = None  # left, right, towards, away or still, from its boxes (TRAVEL_DIRECTIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +259,7 @@ class Item:
     t: float
     box: Box | None = None
     detector_score: float | None = None
+    label: str | None = None  # a crop's detector class (person, car...); None for whole frames
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,15 +275,21 @@ class Hit:
     evidence: tuple[AttributeMatch, ...] = ()  # the query's attributes, as this person shows them
     camera: str | None = None
     time: datetime | None = None  # the wall-clock moment of item.t, where the video's start is known
+    screen_text: TextReading | None = None  # the text on screen this hit was found by
+    said: tuple[SpeechMatch, ...] = ()  # words spoken near it that a `said` query asked for
 
     def to_json(self) -> dict:
         extra: dict = {}
+        if self.said:
+            extra["said"] = [match.to_json() for match in self.said]
         if self.span is not None:
             extra["start"], extra["end"] = round(self.span[0], 3), round(self.span[1], 3)
         if self.appearance is not None:
             extra["appearance"] = self.appearance
         if self.evidence:
             extra["attributes"] = [match.to_json() for match in self.evidence]
+        if self.screen_text is not None:
+            extra["screen_text"] = self.screen_text.to_json()
         return {
             "rank": self.rank,
             "score": round(self.score, 6),
@@ -229,6 +304,7 @@ class Hit:
             "detector_score": (
                 round(self.item.detector_score, 4) if self.item.detector_score is not None else None
             ),
+            "label": self.item.label,
             **extra,
         }
 
@@ -267,6 +343,77 @@ class StoredModel:
         return cls(saved["model"], saved["pretrained"], ModelIdentity(**saved["identity"]))
 
 
+@dataclass(frozen=True, slots=True)
+class SpokenWord:
+    """One word as the speech recognizer heard it, with its time in the video (seconds)."""
+
+    start: float
+    end: float
+    word: str
+    probability: float
+
+    def to_json(self) -> dict:
+        return {
+            "start": round(self.start, 3), "end": round(self.end, 3), "word": self.word.strip(),
+            "probability": round(self.probability, 4),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechSegment:
+    """A stretch of speech: its text and words, and how sure the recognizer was that it is speech at all."""
+
+    start: float
+    end: float
+    text: str
+    language: str
+    avg_logprob: float  # mean log-probability of its tokens
+    no_speech_prob: float  # the recognizer's belief that the stretch holds no speech
+    words: tuple[SpokenWord, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechMatch:
+    """Words of one speech segment that a `said` query matched: the span of the matched words and the segment."""
+
+    segment_id: int
+    video: Path
+    start: float  # the first matched word's start
+    end: float  # the last matched word's end
+    text: str
+    words: tuple[SpokenWord, ...]  # every word of the segment
+    matched: tuple[int, ...]  # positions in `words` that the query matched
+
+    def to_json(self) -> dict:
+        return {
+            "start": round(self.start, 3), "end": round(self.end, 3), "text": self.text.strip(),
+            "words": [dict(word.to_json(), matched=i in self.matched) for i, word in enumerate(self.words)],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechHit:
+    """A ranked search result among what was said."""
+
+    rank: int
+    score: float
+    match: SpeechMatch
+    camera: str | None = None
+    time: datetime | None = None  # the wall-clock moment of the first matched word
+    frame_id: int | None = None  # the sampled frame nearest to the first matched word: its picture and player
+
+    @property
+    def video(self) -> Path:
+        return self.match.video
+
+    def to_json(self) -> dict:
+        return {
+            "rank": self.rank, "score": round(self.score, 6), "kind": "speech", "video": str(self.video),
+            "camera": self.camera, "t": round(self.match.start, 3), "time": iso(self.time), "id": self.match.segment_id,
+            "frame_id": self.frame_id, **self.match.to_json(),
+        }
+
+
 @dataclass(slots=True)
 class StageSeconds:
     """Time spent in each stage, accumulated over batches (decode: the wait for the decoder process)."""
@@ -275,12 +422,18 @@ class StageSeconds:
     detect: float = 0.0
     embed: float = 0.0
     write: float = 0.0
+    read: float = 0.0  # text on screen
+    faces: float = 0.0
+    transcribe: float = 0.0  # in its own thread, beside the others
 
     def add(self, other: StageSeconds) -> None:
         self.decode += other.decode
         self.detect += other.detect
         self.embed += other.embed
         self.write += other.write
+        self.read += other.read
+        self.faces += other.faces
+        self.transcribe += other.transcribe
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -299,11 +452,25 @@ class ProcessedVideo:
     frame_vectors: np.ndarray
     person_vectors: np.ndarray  # in the order of the embedded persons
     seconds: StageSeconds = field(default_factory=StageSeconds)
+    texts: list[ScreenText] = field(default_factory=list)  # text read on screen, where ingest reads it
+    faces: list[FoundFace] = field(default_factory=list)  # only where ingest was asked to find faces
+    speech: tuple[SpeechSegment, ...] = ()  # what was said, where the video has sound and speech was transcribed
+    audio_problem: str | None = None  # why its sound could not be transcribed; its pictures are indexed all the same
 
     @property
     def embedded_persons(self) -> np.ndarray:
         """Which of `persons` have a vector, as a boolean mask."""
         return np.array([p.embedded for p in self.persons], dtype=bool)
+
+    def crop_items(self, person_ids: np.ndarray) -> list[Item]:
+        """What the embedded crops' vectors mean, in the order of `person_vectors`, given every person's id."""
+        return [
+            Item(
+                vector_id=int(i), kind="person", frame_index=self.frames[p.frame_position].frame_index,
+                t=self.frames[p.frame_position].t, box=p.detection.box, detector_score=p.detection.score,
+            )
+            for i, p in zip(person_ids[self.embedded_persons], (p for p in self.persons if p.embedded))
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,6 +488,8 @@ class CatalogVideo:
     duration: float | None = None  # seconds of frames indexed
     declared_duration: float | None = None  # seconds the file's header says it lasts (None before revision 0004)
     origin: VideoOrigin | None = None  # None for a video that failed
+    sample_fps: float | None = None  # frames it was sampled at per second
+    reader: str | None = None  # the library that decoded it
 
     @property
     def cut_short(self) -> bool:
@@ -339,3 +508,69 @@ class StoredAppearance:
     detections: int
     best_person_id: int | None
     attributes: dict[str, dict[str, float]]
+    label: str = "person"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFace:
+    """A face as the catalog keeps it, with the identity (person appearance) and group (person) it belongs to."""
+
+    id: int
+    video: Path
+    frame_index: int
+    t: float
+    box: Box
+    score: float
+    identity: int
+    span: tuple[float, float]  # its identity's first and last face in the video
+    appearance: int | None  # the person appearance it was found in
+    group: int | None
+    name: str | None
+    origin: VideoOrigin | None
+
+
+@dataclass(frozen=True, slots=True)
+class FaceHit:
+    """One ranked face search result: an identity (a person appearance's faces), shown at its closest face."""
+
+    rank: int
+    distance: float  # descriptor distance to the query face: smaller is closer
+    face: StoredFace
+
+    def to_json(self) -> dict:
+        face, origin = self.face, self.face.origin
+        return {
+            "rank": self.rank, "kind": "face", "distance": round(self.distance, 4), "video": str(face.video),
+            "camera": origin.camera if origin else None, "t": round(face.t, 3),
+            "time": iso(origin.clock_time(face.t)) if origin else None,
+            "start": round(face.span[0], 3), "end": round(face.span[1], 3),
+            "box": [round(v, 1) for v in face.box.as_list()], "id": face.id, "frame_index": face.frame_index,
+            "detector_score": round(face.score, 4), "identity": face.identity, "appearance": face.appearance,
+            "group": face.group, "name": face.name,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class FaceGroup:
+    """A person as face clustering found them: their identities' count, where and when they were seen."""
+
+    id: int
+    name: str | None
+    size: int  # faces
+    appearances: int  # identities: person appearances with a face
+    videos: tuple[Path, ...]
+    cameras: tuple[str, ...]
+    first: StoredFace  # the earliest face (clock time where known, else the first video's first face)
+    last: StoredFace
+    best_face: int  # the face id of its clearest face (largest box), for its thumbnail
+
+    def to_json(self) -> dict:
+        def seen(face: StoredFace) -> dict:
+            time = face.origin.clock_time(face.t) if face.origin else None
+            return {"video": str(face.video), "t": round(face.t, 3), "time": iso(time), "face": face.id}
+
+        return {
+            "group": self.id, "name": self.name, "size": self.size, "appearances": self.appearances,
+            "videos": [str(v) for v in self.videos], "cameras": list(self.cameras),
+            "first": seen(self.first), "last": seen(self.last), "best_face": self.best_face,
+        }

@@ -76,11 +76,13 @@ class ArchiveStats:
     device: dict  # the --device setting, the device it picks and why
     cameras: list[dict] = field(default_factory=list)  # camera, videos, seconds, frame_vectors, person_vectors
     precision: dict | None = None  # the --precision setting and the archive's int8 check (vidsearch.precision)
+    tracked: dict[str, int] = field(default_factory=dict)  # appearances per tracked class: person, car...
+    faces: dict = field(default_factory=dict)  # faces, identities, groups, named: face data is biometric data
 
     def to_json(self) -> dict:
         return {
             "archive": str(self.folder), "videos": self.videos, "frames": self.frames, "persons": self.persons,
-            "appearances": self.appearances, "video_seconds": round(self.video_seconds, 3),
+            "appearances": self.appearances, "tracked": self.tracked, "video_seconds": round(self.video_seconds, 3),
             "cameras": [
                 {
                     "camera": c["camera"], "videos": c["videos"], "hours": round(c["seconds"] / 3600, 4),
@@ -91,6 +93,7 @@ class ArchiveStats:
             "failed": [{"path": str(p), "reason": r} for p, r in self.failed],
             "partial": [video.to_json() for video in self.partial],
             "model": self.model, "index": self.index, "device": self.device, "precision": self.precision,
+            "faces": {"held": bool(self.faces.get("faces")), **self.faces},
         }
 
 
@@ -113,7 +116,7 @@ class Description:
 
     item: Item
     video: Path
-    appearance: StoredAppearance | None  # for a person: the track it belongs to, with its attributes
+    appearance: StoredAppearance | None  # for a tracked thing: the track it belongs to, with its attributes
     origin: VideoOrigin | None = None  # the video's camera and clock
 
     def to_json(self) -> dict:
@@ -126,12 +129,13 @@ class Description:
             "time_source": origin.time_source if origin else None,
             "frame_index": item.frame_index, "box": [round(v, 1) for v in item.box.as_list()] if item.box else None,
             "detector_score": round(item.detector_score, 4) if item.detector_score is not None else None,
+            "label": item.label,
         }
         if self.appearance is not None:
             a = self.appearance
             described["appearance"] = {
-                "id": a.id, "start": round(a.start, 3), "end": round(a.end, 3), "detections": a.detections,
-                "best_id": a.best_person_id,
+                "id": a.id, "label": a.label, "start": round(a.start, 3), "end": round(a.end, 3),
+                "detections": a.detections, "best_id": a.best_person_id,
                 "attributes": {
                     group: dict(sorted(((label, round(p, 4)) for label, p in labels.items()), key=lambda lp: -lp[1]))
                     for group, labels in a.attributes.items()

@@ -34,9 +34,12 @@ class LocalRunner:
 
     def process(self, paths: list[Path], fps: float, persons: bool, on_frames: Callable[[Path, int], None]) -> Results:
         detector = self.models.detector() if persons else None
+        text_reader = self.models.text_reader() if self.settings.screen_text.enabled else None
         return process_videos(
             paths, self.settings, self.models.embedder(), detector, fps, on_frames, self.decoding,
-            self.models.attribute_reader, self.models.settle_precision,
+            attributes=self.models.attribute_reader, text_reader=text_reader,
+            face_model=self.models.face_model() if self.settings.faces.enabled else None,
+            before_embedding=self.models.settle_precision,
         )
 
     def close(self) -> None:

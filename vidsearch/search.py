@@ -39,6 +39,7 @@ class SearchFilter:
     before: datetime | None = None
     hours: tuple[int, int] | None = None  # minutes of the day in `zone`, start included; across midnight if start > end
     zone: ZoneInfo | None = None  # the zone `hours` are read in
+    screen_text: str | None = None  # only frames (and persons in frames) of spans where this text is read on screen
 
     @property
     def clocked(self) -> bool:
@@ -50,7 +51,7 @@ class SearchFilter:
         """Whether it names a subset of the archive that the catalog can list before any search."""
         return (
             self.videos is not None or self.start is not None or self.end is not None or bool(self.objects)
-            or bool(self.cameras) or self.clocked
+            or bool(self.cameras) or self.clocked or self.screen_text is not None
         )
 
     def matches_video(self, path: Path) -> bool:
@@ -73,14 +74,18 @@ class SearchFilter:
         )
 
     def admits(self, hit: Hit) -> bool:
-        t = hit.item.t
+        return (self.min_score is None or hit.score >= self.min_score) and self.admits_place(
+            hit.video, hit.camera, hit.item.t, hit.time
+        )
+
+    def admits_place(self, video: Path, camera: str | None, t: float, moment: datetime | None) -> bool:
+        """Every part but the score: the video, its camera, `t` seconds into it, and its moment on the clock."""
         return (
-            self.matches_video(hit.video)
+            self.matches_video(video)
             and (self.start is None or t >= self.start)
             and (self.end is None or t <= self.end)
-            and (self.min_score is None or hit.score >= self.min_score)
-            and self.matches_camera(hit.camera)
-            and self._admits_time(hit.time)
+            and self.matches_camera(camera)
+            and self._admits_time(moment)
         )
 
     def _admits_time(self, moment: datetime | None) -> bool:
@@ -142,7 +147,7 @@ def best_per_appearance(
     hits: Sequence[Hit], appearance_of: dict[int, StoredAppearance], mentions: Sequence[Mention] = (),
     attribute_weight: float = 0.0,
 ) -> list[Hit]:
-    """Person hits of one appearance become one, at its best-matching crop, with the appearance's span.
+    """Crop hits of one appearance become one, at its best-matching crop, with the appearance's span and class.
 
     When the query names attributes, the appearance's probabilities for them are its evidence, and their
     mean, times `attribute_weight`, is added to the phrase's score.
@@ -163,7 +168,7 @@ def best_per_appearance(
         grouped.append(
             replace(
                 hit, score=hit.score + bonus, span=(appearance.start, appearance.end), appearance=appearance_id,
-                evidence=matches,
+                evidence=matches, item=replace(hit.item, label=appearance.label),
             )
         )
     return ranked(grouped + alone)

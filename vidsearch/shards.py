@@ -42,29 +42,22 @@ class Shards:
         return self.folder / f"video-{video_id:09d}.parquet"
 
     def write(self, video_id: int, video_path: Path, items: list[Item], vectors: np.ndarray) -> None:
+        self._replace(video_id, _table(video_id, video_path, items, vectors))
+
+    def append(self, video_id: int, video_path: Path, items: list[Item], vectors: np.ndarray) -> None:
+        """The video's shard written again with these vectors added (tracks of newly tracked classes)."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        dim = vectors.shape[1]
-        boxes = [item.box for item in items]
-        table = pa.table(
-            {
-                "id": pa.array([item.vector_id for item in items], pa.int64()),
-                "kind": pa.array([item.kind for item in items], pa.string()),
-                "video_id": pa.array([video_id] * len(items), pa.int64()),
-                "video": pa.array([str(video_path)] * len(items), pa.string()),
-                "frame_index": pa.array([item.frame_index for item in items], pa.int32()),
-                "t": pa.array([item.t for item in items], pa.float64()),
-                **{
-                    side: pa.array([getattr(b, side) if b else None for b in boxes], pa.float32())
-                    for side in ("x1", "y1", "x2", "y2")
-                },
-                "detector_score": pa.array([item.detector_score for item in items], pa.float32()),
-                "embedding": pa.FixedSizeListArray.from_arrays(
-                    pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1)), dim
-                ),
-            }
-        )
+        if not items:
+            return
+        existing = pq.read_table(self.path(video_id))
+        added = _table(video_id, video_path, items, vectors).cast(existing.schema)
+        self._replace(video_id, pa.concat_tables([existing, added]))
+
+    def _replace(self, video_id: int, table) -> None:
+        import pyarrow.parquet as pq
+
         target = self.path(video_id)
         partial = target.with_suffix(".parquet.partial")
         pq.write_table(table, partial)
@@ -99,3 +92,29 @@ class Shards:
         self.remove(self.video_ids() - keep)
         for partial in self.folder.glob("*.partial"):
             partial.unlink()
+
+
+def _table(video_id: int, video_path: Path, items: list[Item], vectors: np.ndarray):
+    """Vectors with their meaning, as one shard stores them."""
+    import pyarrow as pa
+
+    dim = vectors.shape[1]
+    boxes = [item.box for item in items]
+    return pa.table(
+        {
+            "id": pa.array([item.vector_id for item in items], pa.int64()),
+            "kind": pa.array([item.kind for item in items], pa.string()),
+            "video_id": pa.array([video_id] * len(items), pa.int64()),
+            "video": pa.array([str(video_path)] * len(items), pa.string()),
+            "frame_index": pa.array([item.frame_index for item in items], pa.int32()),
+            "t": pa.array([item.t for item in items], pa.float64()),
+            **{
+                side: pa.array([getattr(b, side) if b else None for b in boxes], pa.float32())
+                for side in ("x1", "y1", "x2", "y2")
+            },
+            "detector_score": pa.array([item.detector_score for item in items], pa.float32()),
+            "embedding": pa.FixedSizeListArray.from_arrays(
+                pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1)), dim
+            ),
+        }
+    )

@@ -41,28 +41,68 @@ def print_timings(before_command: float | None, open_ms: float, timings: dict[st
     click.echo("timings (ms): " + ", ".join(f"{name} {ms:.0f}" for name, ms in steps if ms is not None), err=True)
 
 
+def said_json(text: str | None, said: str | None, kind: str, within: float | None) -> dict:
+    """What a query's JSON says of its `said` part: the words, and how picture and speech hits were combined."""
+    if said is None:
+        return {}
+    from .services.speech import FUSION
+
+    fused = text is not None and within is None and kind != "speech"
+    return {"said": said, **({"within": within} if within is not None else {}), **({"fusion": FUSION} if fused else {})}
+
+
+def marked(match) -> str:
+    """A speech match's segment text with the matched words in [brackets] (bold on a terminal)."""
+    if not match.matched:
+        return match.text
+    words = [
+        click.style(f"[{word.word}]", bold=True, fg="yellow") if i in match.matched else word.word
+        for i, word in enumerate(match.words)
+    ]
+    return " ".join(words)
+
+
 def print_hits(hits) -> None:
+    from .records import SpeechHit
+
     for hit in hits:
+        if isinstance(hit, SpeechHit):
+            camera = f"{hit.camera}  " if hit.camera else ""
+            match = hit.match
+            click.echo(f"{hit.rank:3d}  {hit.score:.3f}  speech  {camera}{clock_time(hit.time)}"
+                       f"{format_time(match.start)} ({format_time(match.start)}-{format_time(match.end)})  "
+                       f"{hit.video}  id {match.segment_id}")
+            click.echo(f'       "{marked(match)}"')
+            continue
         box = hit.item.box
         where = f"  box {box.x1:.0f},{box.y1:.0f},{box.x2:.0f},{box.y2:.0f}" if box else ""
         span = f" ({format_time(hit.span[0])}-{format_time(hit.span[1])})" if hit.span else ""
         camera = f"{hit.camera}  " if hit.camera else ""
-        click.echo(f"{hit.rank:3d}  {hit.score:.3f}  {hit.item.kind:6s}  {camera}{clock_time(hit.time)}"
+        what = hit.item.label or hit.item.kind
+        click.echo(f"{hit.rank:3d}  {hit.score:.3f}  {what:6s}  {camera}{clock_time(hit.time)}"
                    f"{format_time(hit.item.t)}{span}  {hit.video}{where}  id {hit.item.vector_id}")
         if hit.evidence:
             click.echo("       " + ", ".join(f"{m.label} {m.probability:.2f}" for m in hit.evidence))
+        if hit.screen_text is not None:
+            within = hit.screen_text.within
+            click.echo(f"       text {hit.screen_text.text!r} ({hit.screen_text.confidence:.2f})"
+                       + (f" on a {within.label}" if within else ""))
+        for match in hit.said:
+            click.echo(f'       said at {format_time(match.start)}: "{marked(match)}"')
 
 
 def print_description(described: dict) -> None:
     box = described["box"]
     camera = f"camera {described['camera']}  " if described.get("camera") else ""
     when = f"{described['time']} ({described['time_source']})  " if described.get("time") else ""
-    click.echo(f"{described['kind']} {described['id']}  {camera}{when}{described['video']}  {format_time(described['t'])}"
+    what = described["label"] or described["kind"]
+    click.echo(f"{what} {described['id']}  {camera}{when}{described['video']}  {format_time(described['t'])}"
                + (f"  box {','.join(f'{v:.0f}' for v in box)}" if box else ""))
     appearance = described.get("appearance")
     if appearance is None:
         return
-    click.echo(f"appearance {appearance['id']}: {format_time(appearance['start'])}-{format_time(appearance['end'])}, "
+    click.echo(f"{appearance['label']} appearance {appearance['id']}: "
+               f"{format_time(appearance['start'])}-{format_time(appearance['end'])}, "
                f"{appearance['detections']} detections, best view id {appearance['best_id']}")
     if not appearance["attributes"]:
         click.echo("no attributes (indexed before attributes were read: ingest the video again)")
@@ -90,6 +130,8 @@ def print_stats(result: dict) -> None:
     click.echo(f"videos    {result['videos']} ({result['video_seconds'] / 3600:.2f} h)")
     click.echo(f"frames    {result['frames']}")
     click.echo(f"persons   {result['persons']}")
+    if result["tracked"]:
+        click.echo("tracked   " + ", ".join(f"{count} {label}" for label, count in result["tracked"].items()))
     for camera in result["cameras"]:
         click.echo(f"camera    {camera['camera']}: {camera['videos']} videos, {camera['hours']:.2f} h, "
                    f"{camera['vectors']} vectors")
@@ -100,6 +142,11 @@ def print_stats(result: dict) -> None:
         print_precision(result["precision"])
     for kind, index in result["index"].items():
         click.echo(f"index     {kind}: {index['vectors']} vectors, {index['bytes'] / 2**20:.1f} MiB ({index['factory']})")
+    faces = result["faces"]
+    click.echo(
+        f"faces     {faces['faces']} faces, {faces['groups']} people ({faces['named']} named): biometric data, "
+        "`vidsearch faces forget --all` deletes it" if faces["held"] else "faces     none held"
+    )
     click.echo(f"partial   {len(result['partial'])}")
     for video in result["partial"]:
         said = cut_short(video["indexed_seconds"], video["declared_seconds"])

@@ -21,7 +21,7 @@ import numpy as np
 
 from .config import CropConfig
 from .decode.display import Display
-from .errors import DecodeError
+from .errors import ConfigError, DecodeError
 from .records import Box, Detection, Frame
 
 # H.264 and HEVC reorder at most 16 pictures: the stream's smallest pts is among its first packets
@@ -236,6 +236,18 @@ def _label(draw, at: tuple[float, float], text: str, font, background: tuple[int
     x, y = at[0], max(0.0, at[1] - height)
     draw.rectangle([x, y, x + right - left + 8, y + height], fill=background)
     draw.text((x + 4, y + 3 - top), text, fill=(0, 0, 0), font=font)
+
+
+def read_picture(path: Path) -> np.ndarray:
+    """A picture file as RGB pixels, turned upright as its EXIF orientation says (phone photos)."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as picture:
+            return np.asarray(ImageOps.exif_transpose(picture).convert("RGB"))
+    # ImportError: ultralytics patches Image.open to try an optional HEIF plugin on files PIL cannot read
+    except (OSError, UnidentifiedImageError, ImportError):
+        raise ConfigError(f"{path}: not a readable image") from None
 
 
 def save_jpeg(picture, path: Path, quality: int = 90) -> Path:

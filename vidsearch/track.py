@@ -8,9 +8,10 @@ survives those gaps; and, where people cross, by the colours of their upper and 
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,8 +36,9 @@ class Tracker:
     """Feed detections frame by frame; each track hands out its best crop once per time window."""
 
     config: TrackConfig
+    # track numbers; trackers of one video (one per family of classes) share it, so numbers stay unique
+    numbers: Iterator[int] = field(default_factory=itertools.count)
     _tracks: list[_Track] = field(default_factory=list)
-    _next: int = 0
     _last_t: float = -math.inf  # time of the last frame seen or held
 
     def step(
@@ -63,8 +65,7 @@ class Tracker:
         for di, (key, box, score, colours) in enumerate(detections):
             track = track_of.get(di)
             if track is None:
-                track = _Track(number=self._next, last_box=box, last_t=t, colours=colours, window_start=t)
-                self._next += 1
+                track = _Track(number=next(self.numbers), last_box=box, last_t=t, colours=colours, window_start=t)
                 self._tracks.append(track)
             elif t - track.window_start >= self.config.crop_window_s:
                 chosen.extend(self._flush(track))
@@ -163,13 +164,41 @@ def summarize_tracks(
         times = [frames[persons[p].frame_position].t for p in positions]
         best = max(embedded, key=lambda p: view_quality(persons[p].detection.box, persons[p].detection.score))
         pooled = np.mean([vector_of[p] for p in embedded], axis=0)
+        labels = Counter(persons[p].detection.label for p in positions)
         appearances.append(
             Appearance(
                 track=track, start=min(times), end=max(times), detections=len(positions), best=best,
                 pooled=(pooled / max(float(np.linalg.norm(pooled)), 1e-12)).astype(np.float32),
+                label=labels.most_common(1)[0][0],
+                direction=travel_direction(times, [persons[p].detection.box for p in positions]),
             )
         )
     return sorted(appearances, key=lambda a: (a.start, a.track))
+
+
+TRAVEL_DIRECTIONS = ("left", "right", "towards", "away", "still")
+# a track goes towards or away when its box grows or shrinks by this factor over the track; else sideways when its
+# centre travels this many box widths; else it stays still. Depth comes first: a thing coming closer also drifts
+# sideways in the picture, away from the vanishing point, while one crossing the view keeps its size.
+_DEPTH_FACTOR = 1.25
+_SIDEWAYS_WIDTHS = 1.0
+
+
+def travel_direction(times: Sequence[float], boxes: Sequence[Box]) -> str | None:
+    """Where a track went in the picture (TRAVEL_DIRECTIONS), from least-squares lines through its log box heights
+    and box centres over time; None for a track seen at one moment only."""
+    t = np.asarray(times, np.float64)
+    if len(t) < 2 or np.ptp(t) <= 0:
+        return None
+    span = float(np.ptp(t))
+    depth = np.polyfit(t, np.log(np.maximum([b.height for b in boxes], 1.0)), 1)[0] * span
+    if abs(depth) >= math.log(_DEPTH_FACTOR):
+        return "towards" if depth > 0 else "away"
+    centres = [(b.x1 + b.x2) / 2 for b in boxes]
+    sideways = np.polyfit(t, centres, 1)[0] * span / max(float(np.mean([b.width for b in boxes])), 1.0)
+    if abs(sideways) >= _SIDEWAYS_WIDTHS:
+        return "right" if sideways > 0 else "left"
+    return "still"
 
 
 def _distance(a: Box, b: Box) -> float:

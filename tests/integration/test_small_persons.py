@@ -63,7 +63,8 @@ def persons_per_frame(path: Path, settings, archive, fps: float) -> list[list[Bo
     [(_, video)] = list(process_videos([path], settings, archive.embedder(), archive.detector(), fps))
     boxes = [[] for _ in video.frames]
     for person in video.persons:
-        boxes[person.frame_position].append(person.detection.box)
+        if person.detection.label == "person":  # vehicles are tracked too
+            boxes[person.frame_position].append(person.detection.box)
     return boxes
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import datetime
 import hmac
+import math
 import os
 import tempfile
 import threading
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,7 +26,8 @@ from ..alerts import recent_alerts
 from ..clock import clock_filter
 from ..errors import DecodeError, NotFoundError, VidsearchError
 from ..search import SearchFilter
-from .responses import Exported, HitDetails, Hits
+from ..services.speech import FUSION
+from .responses import Exported, FaceGroups, FaceHits, HitDetails, Hits
 
 STATIC = Path(__file__).parent / "static"
 MAX_K = 1000
@@ -34,7 +36,13 @@ MAX_UPLOAD_BYTES = 10 * 2**20
 MAX_EXPORT_HITS = 100
 PLAYER_PAD_S = 10.0  # a transcoded clip covers this much before and after the hit
 ExportFile = Literal["clip", "frame", "crop", "boxes", "evidence"]
-KindParam = Literal["all", "frame", "person"]
+# all, frame, or a family or class of tracked things (person, vehicle, car...), or speech in a search; another word is
+# answered 400
+KindParam = Annotated[str, Query(max_length=64, pattern=r"^[a-z][a-z ]*$")]
+
+
+class FaceName(BaseModel):
+    name: str = Field(min_length=1, max_length=200, pattern=r"\S", description="The person's name.")
 
 
 class ExportRequest(BaseModel):
@@ -75,9 +83,14 @@ def create_app(archive, *, token: str | None = None, static: Path = STATIC) -> F
         except NotFoundError:
             raise HTTPException(404, f"no hit with id {hit_id}") from None
 
-    @api.get("/search", summary="Hits for a text query, as `vidsearch query --json` prints them")
+    @api.get("/search", summary="Hits for a text query and/or words said, as `vidsearch query --json` prints them")
     def search(
-        q: str = Query(min_length=1, max_length=MAX_QUERY_CHARS, description="What to find, in plain words."),
+        q: str | None = Query(None, min_length=1, max_length=MAX_QUERY_CHARS, description="What to find, in plain words."),
+        said: str | None = Query(
+            None, min_length=1, max_length=MAX_QUERY_CHARS, description='Words and "phrases" spoken in the video.'
+        ),
+        within: float | None = Query(None, ge=0, description="With q and said: picture hits with the words this near."),
+        tolerant: bool = Query(False, description="said also finds words alike in letters or sound."),
         k: int = Query(20, ge=1, le=MAX_K),
         kind: KindParam = "all",
         video: str | None = Query(None, max_length=MAX_QUERY_CHARS, description="Only videos whose path has this."),
@@ -88,16 +101,29 @@ def create_app(archive, *, token: str | None = None, static: Path = STATIC) -> F
         before: str | None = Query(None, max_length=40, description="Only hits before this ISO date or time."),
         hours: str | None = Query(None, max_length=20, description="Only hits at this time of day: 22:00-06:00."),
         tz: str | None = Query(None, max_length=64, description="IANA zone of after, before and hours."),
+        text_on_screen: str | None = Query(
+            None, max_length=MAX_QUERY_CHARS, description="Only hits where this text is read on screen (ingest --ocr)."
+        ),
     ) -> Hits:
         # a name typed in the page's filter box matches anywhere in the path
         where = SearchFilter(
             videos=f"*{video}*" if video else None, start=t_min, end=t_max, cameras=tuple(camera),
-            **clock_filter(after, before, hours, tz),
+            **clock_filter(after, before, hours, tz), screen_text=text_on_screen,
         )
+        if kind == "speech" and said is None:
+            q, said = None, q
+        if q is None and said is None:
+            raise HTTPException(400, "give q, said or both")
         with searching:
-            hits = archive.query(q, k=k, kind=kind, where=where)
+            if said is not None:
+                hits = archive.query_said(q, said, k=k, kind=kind, within=within, tolerant=tolerant, where=where)
+            elif kind == "speech":
+                raise HTTPException(400, "kind=speech needs q or said")
+            else:
+                hits = archive.query(q, k=k, kind=kind, where=where)
             left_out = {"left_out_without_time": archive.left_out_without_clock(where)} if where.clocked else {}
-        return {"query": q, "hits": _json(hits), **left_out}
+        spoken = {"said": said, **({"fusion": FUSION} if q is not None and within is None else {})} if said else {}
+        return {"query": q, **spoken, "hits": _json(hits), **left_out}
 
     @api.get("/alerts", summary="The latest alerts that `watch --alert` raised, newest first")
     def alerts(limit: int = Query(50, ge=1, le=MAX_K)) -> dict:
@@ -116,19 +142,8 @@ def create_app(archive, *, token: str | None = None, static: Path = STATIC) -> F
         openapi_extra={"requestBody": {"content": {"image/*": {"schema": {"type": "string", "format": "binary"}}}}},
     )
     async def search_image(request: Request, k: int = Query(20, ge=1, le=MAX_K), kind: KindParam = "all") -> Hits:
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
-            raise HTTPException(413, f"the picture is over {MAX_UPLOAD_BYTES // 2**20} MB")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_UPLOAD_BYTES:
-                raise HTTPException(413, f"the picture is over {MAX_UPLOAD_BYTES // 2**20} MB")
-        if not body:
-            raise HTTPException(400, "send the picture as the request body")
         with tempfile.TemporaryDirectory() as folder:
-            picture = Path(folder) / "upload"
-            picture.write_bytes(body)
+            picture = await _upload(request, Path(folder) / "upload")
             hits = await run_in_threadpool(search_picture, picture, k, kind)
         return {"query": {"image": "upload"}, "hits": _json(hits)}
 
@@ -148,6 +163,17 @@ def create_app(archive, *, token: str | None = None, static: Path = STATIC) -> F
             # `start`: the source time at the video's time 0, so the hit is at t - start in the player
             "media": {"url": f"/api/video/{hit_id}", "start": playable.start, "transcoded": playable.transcoded},
         }
+
+    @api.get(
+        "/subtitles/{hit_id}.vtt", summary="What was said in a hit's video, as WebVTT in the player's time",
+        response_class=Response,
+    )
+    def subtitles(hit_id: int) -> Response:
+        found = described(hit_id)
+        with cutting:
+            playable = archive.playable_video(hit_id, pad=PLAYER_PAD_S)
+        end = playable.start + 2 * PLAYER_PAD_S if playable.transcoded else math.inf
+        return Response(archive.subtitles(found.video, playable.start, end), media_type="text/vtt")
 
     @api.get("/thumb/{hit_id}.jpg", summary="A hit's thumbnail: the person's crop, or the frame", response_class=Response)
     def thumb(hit_id: int) -> FileResponse:
@@ -193,6 +219,7 @@ def create_app(archive, *, token: str | None = None, static: Path = STATIC) -> F
         return FileResponse(files[role], filename=f"hit-{hit_id}-{files[role].name}")
 
     app.include_router(api)
+    app.include_router(face_routes(archive, authorized, searching))
 
     @app.get("/", include_in_schema=False)
     def page() -> Response:
@@ -214,6 +241,66 @@ def create_app(archive, *, token: str | None = None, static: Path = STATIC) -> F
         return JSONResponse({"detail": str(error)}, status_code=404 if missing else 400)
 
     return app
+
+
+async def _upload(request: Request, path: Path) -> Path:
+    """The request body (a picture of at most MAX_UPLOAD_BYTES) written to `path`."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
+        raise HTTPException(413, f"the picture is over {MAX_UPLOAD_BYTES // 2**20} MB")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_UPLOAD_BYTES:
+            raise HTTPException(413, f"the picture is over {MAX_UPLOAD_BYTES // 2**20} MB")
+    if not body:
+        raise HTTPException(400, "send the picture as the request body")
+    path.write_bytes(body)
+    return path
+
+
+def face_routes(archive, authorized, searching) -> APIRouter:
+    """The face filter and the people view: search by an uploaded or an indexed face, people and their names."""
+    faces = APIRouter(prefix="/api/faces", dependencies=[Depends(authorized)])
+
+    @faces.post(
+        "/search", summary="Appearances of the person whose face is the picture's largest: the body is the image",
+        openapi_extra={"requestBody": {"content": {"image/*": {"schema": {"type": "string", "format": "binary"}}}}},
+    )
+    async def search_face(request: Request, k: int = Query(20, ge=1, le=MAX_K)) -> FaceHits:
+        with tempfile.TemporaryDirectory() as folder:
+            picture = await _upload(request, Path(folder) / "upload")
+            hits = await run_in_threadpool(search, picture, k)
+        return {"query": {"face": "upload"}, "hits": _json(hits)}
+
+    def search(picture: Path, k: int) -> list:
+        with searching:
+            return archive.query_face(picture, k=k)
+
+    @faces.get("/like/{face_id}", summary="Where else the person of a face hit appears")
+    def like_face(face_id: int, k: int = Query(20, ge=1, le=MAX_K)) -> FaceHits:
+        with searching:
+            return {"query": {"like_face": face_id}, "hits": _json(archive.query_like_face(face_id, k=k))}
+
+    @faces.get("/groups", summary="The people in the archive's faces, largest first")
+    def groups() -> FaceGroups:
+        return {"groups": [group.to_json() for group in archive.face_groups()]}
+
+    @faces.get("/groups/{group}/hits", summary="The appearances of one person (a group), each at its clearest face")
+    def group_hits(group: int, k: int = Query(20, ge=1, le=MAX_K)) -> FaceHits:
+        with searching:
+            return {"query": {"group": group}, "hits": _json(archive.query_face_group(group, k=k))}
+
+    @faces.post("/groups/{group}/name", summary="Name a person (a group), for `query --who`")
+    def name_group(group: int, naming: FaceName) -> dict:
+        archive.name_face_group(group, naming.name)
+        return {"group": group, "name": naming.name.strip()}
+
+    @faces.get("/thumb/{face_id}.jpg", summary="A face's thumbnail", response_class=Response)
+    def face_thumb(face_id: int) -> FileResponse:
+        return _picture(archive.face_thumbnail(face_id))
+
+    return faces
 
 
 def _json(hits: list) -> list[dict]:

@@ -26,9 +26,25 @@ class HitJson(Open):
     detector_score: float | None
 
 
+class SpeechHitJson(Open):
+    """Words spoken in a video, as `vidsearch query --said ... --json` prints them."""
+
+    rank: int
+    score: float
+    kind: str
+    video: str
+    t: float  # the first matched word's start
+    start: float
+    end: float
+    text: str
+    words: list[dict[str, Any]]
+    id: int  # the speech segment
+    frame_id: int | None  # the frame nearest to `t`: a hit id for the picture, the player and export
+
+
 class Hits(Open):
-    query: str | dict[str, Any]
-    hits: list[HitJson]
+    query: str | dict[str, Any] | None
+    hits: list[HitJson | SpeechHitJson]
 
 
 class Media(Open):
@@ -57,3 +73,27 @@ class Exported(Open):
     problems: list[str]
     name: str
     downloads: dict[str, dict[str, str]]
+
+
+class FaceHitJson(Open):
+    """One face hit, as `vidsearch query --face --json` prints it."""
+
+    rank: int
+    kind: str
+    distance: float
+    video: str
+    t: float
+    box: list[float]
+    id: int
+    identity: int
+    group: int | None
+    name: str | None
+
+
+class FaceHits(Open):
+    query: dict[str, Any]
+    hits: list[FaceHitJson]
+
+
+class FaceGroups(Open):
+    groups: list[dict[str, Any]]

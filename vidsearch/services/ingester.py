@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
@@ -14,17 +14,19 @@ import numpy as np
 
 from ..cameras import OriginRules, camera_pattern
 from ..clock import zone_named
-from ..config import Settings
+from ..config import Settings, SpeechConfig
 from ..crashpoints import crash_point
 from ..errors import ConfigError, DecodeError
 from ..events import (
-    FramesDone, IngestEvent, IngestPlanned, VideoCutShort, VideoFailed, VideoIndexed, VideoSkipped,
+    FramesDone, IngestEvent, IngestPlanned, NoOverlayClock, VideoCutShort, VideoFailed, VideoIndexed, VideoNotHeard,
+    VideoSkipped,
 )
 from ..records import Item, Kind, ProcessedVideo, VideoFile, VideoOrigin
 from ..reports import IngestReport
 from ..runners import Runner
 from ..scan import ScanProblem, content_fingerprint, scan
 from ..shards import Shards
+from ..speech.stage import with_speech
 from ..store import Catalog
 from .indexes import Indexes
 from .models import Models
@@ -53,15 +55,19 @@ class Ingester:
         self, paths: Iterable[Path], *, fps: float | None = None, persons: bool = True, sample: str | None = None,
         reader: str | None = None, ray_address: str | None = None, camera: str | None = None,
         tz: str | None = None, time_from_mtime: bool = False, roots: Iterable[Path] | None = None,
-        on_event: Callable[[IngestEvent], None] = lambda event: None,
+        speech: bool | None = None, asr_model: str | None = None, language: str | None = None,
+        on_event: Callable[[IngestEvent], None] = lambda event: None, ocr: bool | None = None,
+        time_from_overlay: bool = False, track: Sequence[str] | None = None, faces: bool | None = None,
     ) -> IngestReport:
         """Index new and changed videos under `paths` (see Archive.ingest)."""
         paths = list(paths)
         rules = OriginRules.for_paths(
             paths if roots is None else list(roots), zone_named(tz), camera=camera, camera_pattern=camera_pattern(self.settings.cameras.pattern),
-            clock_pattern=self.settings.clock.pattern, use_mtime=time_from_mtime,
+            clock_pattern=self.settings.clock.pattern, use_mtime=time_from_mtime, use_overlay=time_from_overlay,
         )
         fps = fps or self.settings.sampling.fps
+        if ray_address and (faces or (faces is None and self.settings.faces.enabled)):
+            raise ConfigError("faces are found only in this process: ingest --faces without --ray")
         if fps <= 0:
             raise ConfigError(f"fps must be positive, not {fps}")
         sampling = replace(
@@ -74,15 +80,24 @@ class Ingester:
             found = list(scan(paths))
             on_event(IngestPlanned(videos=len(found)))
             # the runner's decoder boots while the models load; workers elsewhere load exactly this archive's model
-            settings = replace(self.settings, sampling=sampling)
+            reads_text = self.settings.screen_text.enabled if ocr is None else ocr
+            screen_text = replace(self.settings.screen_text, enabled=reads_text)
+            detector = replace(self.settings.detector, labels=tuple(track)) if track else self.settings.detector
+            finds_faces = replace(self.settings.faces, enabled=self.settings.faces.enabled if faces is None else faces)
+            settings = replace(
+                self.settings, sampling=sampling, screen_text=screen_text, detector=detector, faces=finds_faces,
+                speech=_speech_config(self.settings, speech, asr_model, language),
+            )
             with closing(self.make_runner(settings, ray_address)) as runner:
                 self.models.embedder()
                 if persons:
                     self.models.detector()
+                if screen_text.enabled or time_from_overlay:
+                    self.models.text_reader()
                 self.indexes.load()
                 self.shards.sweep(keep={v.id for v in self.catalog.videos(status="indexed")})
                 todo = self._plan(found, report, on_event)
-                self._run(runner, todo, fps, persons, rules, report, on_event)
+                self._run(runner, todo, fps, persons, rules, report, on_event, settings.speech)
             self.indexes.save()
             self.indexes.grow()
         report.wall_seconds = time.perf_counter() - started
@@ -108,28 +123,48 @@ class Ingester:
         return todo
 
     def _run(
-        self, runner: Runner, todo, fps: float, persons: bool, rules: OriginRules, report: IngestReport, on_event
+        self, runner: Runner, todo, fps: float, persons: bool, rules: OriginRules, report: IngestReport, on_event,
+        speech: SpeechConfig,
     ) -> None:
         def on_frames(path: Path, count: int) -> None:
             on_event(FramesDone(path, count))
 
         last_save = time.monotonic()
-        with closing(runner.process(list(todo), fps, persons, on_frames)) as results:
+        results = runner.process(list(todo), fps, persons, on_frames)
+        if speech.enabled:
+            results = with_speech(results, list(todo), lambda: self.models.transcriber(speech))
+        with closing(results):
             for path, result in results:  # on an error, decoding stops before its process does
                 video, fingerprint = todo[path]
                 if isinstance(result, DecodeError):
                     self._fail(path, result.reason, report, on_event, video)
                     continue
                 origin = rules.origin(path, video.mtime_ns, result.info.duration)
+                if rules.use_overlay and origin.start is None:
+                    origin = self._overlay_origin(path, origin, result.info.duration, on_event)
                 with self.writes.writing(f"indexing {path}"):
                     self.commit(video, fingerprint, result, origin)
                 report.add(path, result)
+                if result.audio_problem:
+                    on_event(VideoNotHeard(path, result.audio_problem))
                 if result.info.cut_short:
                     on_event(VideoCutShort(path, result.info.duration, result.info.declared_duration))
                 on_event(VideoIndexed(path, len(result.frames), len(result.persons), result.info.duration))
                 if time.monotonic() - last_save > self.settings.index.checkpoint_seconds:
                     self.indexes.save()
                     last_save = time.monotonic()
+
+    def _overlay_origin(self, path: Path, origin: VideoOrigin, duration: float, on_event) -> VideoOrigin:
+        """The origin with its start read from the date and time drawn on the picture, where they can be trusted."""
+        from ..screen_text.overlay import overlay_start
+
+        clock = overlay_start(
+            path, duration, zone_named(origin.zone), self.models.text_reader(), self.settings.screen_text
+        )
+        if clock.start is None:
+            on_event(NoOverlayClock(path, clock.why_not))
+            return origin
+        return replace(origin, start=clock.start.timestamp(), time_source="overlay")
 
     def _changed_fingerprint(self, video: VideoFile) -> str | None:
         """The file's fingerprint when it needs indexing; None when the archive already has this content."""
@@ -159,13 +194,7 @@ class Ingester:
             items = [
                 Item(vector_id=int(i), kind="frame", frame_index=f.frame_index, t=f.t)
                 for i, f in zip(frame_ids, frames)
-            ] + [
-                Item(
-                    vector_id=int(i), kind="person", frame_index=frames[p.frame_position].frame_index,
-                    t=frames[p.frame_position].t, box=p.detection.box, detector_score=p.detection.score,
-                )
-                for i, p in zip(person_ids[embedded], (p for p in result.persons if p.embedded))
-            ]
+            ] + result.crop_items(person_ids)
             vectors = np.concatenate([result.frame_vectors, result.person_vectors])
             self.shards.write(video_id, video.path, items, vectors)
             crash_point("shard-written")
@@ -214,3 +243,12 @@ class Ingester:
                 self._drop_vectors(video.id, ids)
             self.indexes.save()
         return [v.path for v in gone]
+
+
+def _speech_config(settings: Settings, speech: bool | None, model: str | None, language: str | None) -> SpeechConfig:
+    """The settings' speech section with an ingest's own choices (None keeps the setting)."""
+    config = settings.speech
+    return replace(
+        config, enabled=config.enabled if speech is None else speech, model=model or config.model,
+        language=language or config.language,
+    )

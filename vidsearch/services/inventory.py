@@ -12,6 +12,7 @@ from ..errors import ConfigError
 from ..records import Hit
 from ..reports import ArchiveStats, EvalOutcome, PartialVideo
 from ..store import Catalog
+from ..store.faces import FaceCatalog
 from .indexes import Indexes
 from .models import Models
 from .searcher import SearchKind, Searcher
@@ -39,6 +40,7 @@ class Inventory:
             ],
             model=stored.to_json() if stored else None, index=self.indexes.files(), device=self._device(),
             cameras=self.catalog.cameras(), precision=self._precision(stored),
+            tracked=self.catalog.appearances_per_label(), faces=FaceCatalog(self.catalog.engine).counts(),
         )
 
     def _precision(self, stored) -> dict:

@@ -14,9 +14,10 @@ import numpy as np
 from ..config import Settings
 from ..errors import ConfigError, DecodeError, NotFoundError
 from ..export import ExportReport, PlayableVideo
-from ..records import Hit, Item
+from ..records import Hit, Item, SpokenWord
 from ..scan import content_fingerprint
 from ..store import Catalog
+from ..store.speech import segments_between
 from .searcher import Searcher
 
 
@@ -46,10 +47,18 @@ class Media:
             if problem:
                 problems.append(f"hit {found.item.vector_id} ({found.video}): {problem}")
                 continue
-            targets.append(replace(target, neighbours=self._persons_in_frame(found.item, found.video)))
+            targets.append(replace(
+                target, neighbours=self._persons_in_frame(found.item, found.video),
+                words=self._spoken(found.video, target.span, pad),
+            ))
         report = export_hits(targets, Path(out), self._provenance(query), pad=pad, crop=self.settings.crop)
         report.problems[:0] = problems
         return report
+
+    def _spoken(self, video: Path, span: tuple[float, float], pad: float) -> tuple[SpokenWord, ...]:
+        """The words said in a hit's clip (its span +- pad): the clip's subtitles."""
+        segments = segments_between(self.catalog.engine, video, span[0] - pad, span[1] + pad)
+        return tuple(word for segment in segments for word in segment.words)
 
     def thumbnail(self, hit_id: int) -> Path:
         from ..thumbnails import crop_pixels, grab_frame, save_jpeg, thumbnail

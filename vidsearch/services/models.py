@@ -1,14 +1,14 @@
 """The models, each loaded on first use and kept: CLIP for pictures, the text encoder for queries, the detector, the
-attribute vocabulary and its reader; and the check that a loaded CLIP is the one the archive's vectors came from."""
+attribute vocabulary and its reader, the reader of text on screen, the face model, the speech recognizer; and the
+check that a loaded CLIP is the one the archive's vectors came from."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import replace
 from functools import cached_property
-from pathlib import Path
 
-from ..config import Settings, resolve_device
+from ..config import Settings, SpeechConfig, resolve_device
 from ..errors import ModelMismatchError
 from ..records import ModelIdentity, StoredModel
 from ..store import Catalog
@@ -25,7 +25,10 @@ class Models:
         self._text_encoder = None
         self._detector = None
         self._vocabulary = None
-        self._attribute_reader = None
+        self._attribute_readers: dict = {}
+        self._text_reader = None
+        self._face_model = None
+        self._transcribers: dict = {}
         self._precision_settled = False
 
     @cached_property
@@ -134,20 +137,46 @@ class Models:
         return self._detector
 
     def vocabulary(self):
-        """The attribute vocabulary: what is asked of every person, and how queries name the answers."""
+        """The attribute vocabularies of every tracked family in one: what a query's words may name."""
         if self._vocabulary is None:
-            from ..attributes import load_vocabulary
+            from ..things import every_family, query_vocabulary
 
-            path = self.settings.search.attributes
-            self._vocabulary = load_vocabulary(Path(path) if path else None)
+            self._vocabulary = query_vocabulary(every_family(self.settings))
         return self._vocabulary
 
-    def attribute_reader(self):
-        if self._attribute_reader is None:
+    def attribute_reader(self, family: str = "person"):
+        """The reader of one family's attributes (persons, vehicles); None for a family without a vocabulary."""
+        if family not in self._attribute_readers:
             from ..attributes import AttributeReader
+            from ..things import every_family, family_vocabulary
 
-            self._attribute_reader = AttributeReader(self.vocabulary(), self.embedder())
-        return self._attribute_reader
+            vocabulary = family_vocabulary(every_family(self.settings)[family])
+            self._attribute_readers[family] = vocabulary and AttributeReader(vocabulary, self.embedder())
+        return self._attribute_readers[family]
+
+    def text_reader(self):
+        """RapidOCR, for text on screen."""
+        if self._text_reader is None:
+            from ..screen_text import TextReader
+
+            self._text_reader = TextReader(self.settings.screen_text)
+        return self._text_reader
+
+    def face_model(self):
+        """The face detector and descriptor of the settings' `faces` section (vidsearch.faces)."""
+        if self._face_model is None:
+            from ..faces import load_face_model
+
+            self._face_model = load_face_model(self.settings.faces)
+        return self._face_model
+
+    def transcriber(self, config: SpeechConfig):
+        """The speech recognizer of these settings, loaded on first use and kept for every later video."""
+        if config not in self._transcribers:
+            from ..speech.transcribe import Transcriber
+
+            self._transcribers[config] = Transcriber(config, self.device)
+        return self._transcribers[config]
 
     def close(self) -> None:
         if self._text_encoder is not None:

@@ -8,21 +8,22 @@ from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
-
 import numpy as np
 
 from ..config import Settings
 from ..errors import ConfigError, NotFoundError
-from ..records import Hit, Kind, VideoOrigin
+from ..records import Hit, Item, Kind, VideoOrigin
 from ..reports import Description
+from ..screen_text.fold import fold, match_score, tolerated_edits
 from ..search import EVERYTHING, SearchFilter, best_per_appearance, merge_moments, parse_query, ranked
 from ..shards import Shards
 from ..store import Catalog
+from ..things import kind_choice
 from .indexes import KINDS, Indexes
 from .models import Models
 
-SearchKind = Literal["all", "frame", "person"]
+# "all", "frame", or a family or class of tracked things: "person", "vehicle", "car" (vidsearch.things.kind_choice)
+SearchKind = str
 TIMED_STEPS = ("model_load_ms", "encode_ms", "index_load_ms", "search_ms", "fetch_ms")
 
 
@@ -65,7 +66,7 @@ class Searcher:
 
     def query(
         self, text: str, k: int = 20, kind: SearchKind = "all", exclude: Sequence[str] = (), group: bool = True,
-        where: SearchFilter = EVERYTHING,
+        where: SearchFilter = EVERYTHING, keep: Callable[[Hit], bool] = lambda hit: True,
     ) -> Found:
         started, clock = time.perf_counter(), Timings()
         parsed = parse_query(text, exclude)
@@ -76,7 +77,7 @@ class Searcher:
         with clock.step("encode_ms"):
             vector = self._excluding(encoder.embed_texts([parsed.text]), parsed.excluded)
         mentions = self.models.vocabulary().mentions(parsed.text)
-        hits = self._search(vector, k, kind, group, mentions, lambda hit: True, self.policy(where), clock)[0]
+        hits = self._search(vector, k, kind, group, mentions, keep, self.policy(where), clock)[0]
         clock.ms["model_load_ms"] = (encoder.load_seconds - loaded) * 1000
         clock.ms["encode_ms"] -= clock.ms["model_load_ms"]
         clock.ms["total_ms"] = (time.perf_counter() - started) * 1000
@@ -86,15 +87,9 @@ class Searcher:
         self, path: Path, k: int = 20, kind: SearchKind = "all", exclude: Sequence[str] = (), group: bool = True,
         where: SearchFilter = EVERYTHING,
     ) -> list[Hit]:
-        from PIL import Image, UnidentifiedImageError
+        from ..thumbnails import read_picture
 
-        try:
-            with Image.open(path) as picture:
-                pixels = np.asarray(picture.convert("RGB"))
-        # ImportError: ultralytics patches Image.open to try an optional HEIF plugin on files PIL cannot read
-        except (OSError, UnidentifiedImageError, ImportError):
-            raise ConfigError(f"{path}: not a readable image") from None
-        vector = self.models.embedder().embed_images([pixels])
+        vector = self.models.embedder().embed_images([read_picture(path)])
         return self.search_vectors(self._excluding(vector, exclude), k, kind, group, where=self.policy(where))[0]
 
     def query_like(
@@ -159,7 +154,12 @@ class Searcher:
     def _search(self, vectors, k: int, kind: SearchKind, group: bool, mentions, keep, where, clock: Timings):
         if k < 1:
             raise ConfigError(f"k must be at least 1, not {k}")
-        kinds = KINDS if kind == "all" else (kind,)
+        choice = kind_choice(kind, self.settings)
+        kinds = choice.kinds
+
+        def wanted(hit: Hit) -> bool:
+            of_class = choice.labels is None or hit.item.kind == "frame" or hit.item.label in choice.labels
+            return of_class and keep(hit)
         with clock.step("index_load_ms"):
             indexes = self.indexes.load()
         subsets = {each: self._subset(each, where, clock) for each in kinds}
@@ -169,7 +169,7 @@ class Searcher:
                 hit
                 for each in kinds
                 for hit in self._search_kind(
-                    indexes[each], subsets[each], each, vector, k, group, mentions, keep, where, clock
+                    indexes[each], subsets[each], each, vector, k, group, mentions, wanted, where, clock
                 )
             ]
             results.append(ranked(hits)[:k])
@@ -184,7 +184,42 @@ class Searcher:
                 v.id for v in self.catalog.videos(status="indexed")
                 if where.matches_video(v.path) and where.may_hold(v.origin, v.duration)
             ]
-            return self.catalog.vector_ids_within(kind, videos, where.start, where.end, where.objects)
+            ids = self.catalog.vector_ids_within(kind, videos, where.start, where.end, where.objects)
+            if where.screen_text is not None:
+                ids = np.intersect1d(ids, self._on_screen(kind, where.screen_text))
+            return ids
+
+    def _on_screen(self, kind: Kind, text: str) -> np.ndarray:
+        """The vector ids of frames (or persons in frames) within the spans where `text` is read on screen."""
+        found = self.catalog.screen_texts(text, tolerated_edits(fold(text)))
+        spans = [self.catalog.vector_ids_within(kind, [s.video_id], s.start, s.end) for s, _ in found]
+        return np.concatenate(spans) if spans else np.zeros(0, np.int64)
+
+    def query_screen_text(self, text: str, k: int = 20, where: SearchFilter = EVERYTHING) -> list[Hit]:
+        """Spans of frames where `text` is read on screen, each hit at its best reading with the text's box; tolerant
+        of the reader's confusions (O/0, I/1, spaces: screen_text.fold) and of one wrong character in six."""
+        if k < 1:
+            raise ConfigError(f"k must be at least 1, not {k}")
+        wanted = fold(text)
+        if not wanted:
+            raise ConfigError("the text to find on screen has no letters or digits")
+        found = self.catalog.screen_texts(text, tolerated_edits(wanted))
+        origins = self.catalog.origins(stored.video for stored, _ in found)
+        hits = [
+            _placed(
+                Hit(
+                    rank=0, score=match_score(wanted, stored.folded, edits), video=stored.video,
+                    item=Item(
+                        vector_id=stored.frame_id, kind="frame", frame_index=stored.frame_index, t=stored.t,
+                        box=stored.reading.box,
+                    ),
+                    span=(stored.start, stored.end), screen_text=stored.reading,
+                ),
+                origins,
+            )
+            for stored, edits in found
+        ]
+        return ranked([hit for hit in hits if where.admits(hit)])[:k]
 
     def _candidates(self, index, subset: np.ndarray | None, kind: Kind, vector: np.ndarray, fetch: int, clock):
         """(score, id) best first, and whether nothing more is left to fetch. A subset few enough is scored

@@ -13,12 +13,16 @@ from sqlalchemy.engine import Connection
 
 from ..errors import ArchiveError
 from ..records import (
-    Box, CatalogVideo, Item, Kind, ProcessedVideo, StoredAppearance, StoredModel, VideoFile, VideoOrigin,
+    Appearance, Box, CatalogVideo, Detection, FoundPerson, Item, Kind, ProcessedVideo, SampledFrame, StoredAppearance,
+    StoredModel, StoredScreenText, VideoFile, VideoOrigin,
 )
+from .faces import insert_faces
 from .schema import (
     alembic_config, appearances_t, detection_values, frames_t, head_revision, meta_t, objects_t, persons_t,
-    sqlite_pragmas, videos_t,
+    screen_texts_t, sqlite_pragmas, videos_t,
 )
+from .screen_text import find_screen_texts, screen_text_rows
+from .speech import insert_speech
 
 NEXT_ID = "next_vector_id"
 NEXT_VIDEO_ID = "next_video_id"
@@ -182,21 +186,82 @@ class Catalog:
                         for o in processed.objects
                     ],
                 )
-            if processed.appearances:
-                conn.execute(
-                    appearances_t.insert(),
-                    [
-                        {
-                            "video_id": video_id, "track": a.track, "start": a.start, "end": a.end,
-                            "detections": a.detections, "best_person_id": int(person_ids[a.best]),
-                            "pooled": a.pooled.astype(np.float32).tobytes(),
-                            "attributes": json.dumps(a.attributes) if a.attributes else None,
-                        }
-                        for a in processed.appearances
-                    ],
-                )
+            _insert_appearances(conn, video_id, processed.appearances, person_ids)
+            if processed.texts:
+                conn.execute(screen_texts_t.insert(), screen_text_rows(video_id, frame_ids, processed.texts))
+            insert_faces(conn, video_id, frames, frame_ids, processed.faces)
+            insert_speech(conn, video_id, processed.speech)
             before_commit(video_id, frame_ids, person_ids)
         return video_id, frame_ids, person_ids
+
+    def screen_texts(self, query: str, max_edits: int = 0) -> list[tuple[StoredScreenText, int]]:
+        """Text spans holding `query` (folded: see screen_text.fold) within `max_edits` edits, with their edits."""
+        with self.engine.connect() as conn:
+            return find_screen_texts(conn, query, max_edits)
+
+    def add_tracks(
+        self, video_id: int, frame_ids: Sequence[int], persons: Sequence[FoundPerson],
+        appearances: Sequence[Appearance], labels: Sequence[str], before_commit: Callable[[np.ndarray], None],
+    ) -> np.ndarray:
+        """Tracks of newly tracked classes into an indexed video, in one transaction: their detections (`frame_ids`
+        by the persons' frame positions) and appearances join it, and its objects of `labels` leave, being tracked
+        now. `before_commit(person_ids)` runs inside the transaction (the shard with the new vectors); returns the
+        new detections' ids."""
+        with self.engine.begin() as conn:
+            first = int(conn.scalar(select(meta_t.c.value).where(meta_t.c.key == NEXT_ID)) or 1)
+            person_ids = np.arange(first, first + len(persons), dtype=np.int64)
+            _upsert_meta(conn, NEXT_ID, str(first + len(persons)))
+            if persons:
+                conn.execute(
+                    persons_t.insert(),
+                    [
+                        {
+                            "id": int(pid), "frame_id": int(frame_ids[p.frame_position]),
+                            **detection_values(p.detection), "track": p.track, "embedded": p.embedded,
+                        }
+                        for pid, p in zip(person_ids, persons)
+                    ],
+                )
+            _insert_appearances(conn, video_id, appearances, person_ids)
+            video_frames = select(frames_t.c.id).where(frames_t.c.video_id == video_id)
+            conn.execute(
+                objects_t.delete().where(objects_t.c.label.in_(list(labels)), objects_t.c.frame_id.in_(video_frames))
+            )
+            _bump_generation(conn)
+            before_commit(person_ids)
+        return person_ids
+
+    def sampled_frames(self, video_id: int) -> list[tuple[int, SampledFrame]]:
+        """A video's kept frames in time order, with their ids."""
+        query = select(frames_t).where(frames_t.c.video_id == video_id).order_by(frames_t.c.t)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings()
+            return [(r["id"], SampledFrame(frame_index=r["frame_index"], t=r["t"])) for r in rows]
+
+    def objects_of_video(self, video_id: int, labels: Sequence[str]) -> dict[int, list[Detection]]:
+        """A video's untracked detections of some classes, by frame id."""
+        query = (
+            select(objects_t)
+            .join(frames_t, frames_t.c.id == objects_t.c.frame_id)
+            .where(frames_t.c.video_id == video_id, objects_t.c.label.in_(list(labels)))
+            .order_by(objects_t.c.id)
+        )
+        found: dict[int, list[Detection]] = {}
+        with self.engine.connect() as conn:
+            for r in conn.execute(query):
+                found.setdefault(r.frame_id, []).append(
+                    Detection(box=Box(r.x1, r.y1, r.x2, r.y2), score=r.score, label=r.label)
+                )
+        return found
+
+    def last_track(self, video_id: int) -> int:
+        """The largest track number of a video's detections (-1 for none)."""
+        query = (
+            select(func.coalesce(func.max(persons_t.c.track), -1))
+            .join(frames_t, frames_t.c.id == persons_t.c.frame_id).where(frames_t.c.video_id == video_id)
+        )
+        with self.engine.connect() as conn:
+            return int(conn.scalar(query))
 
     # --- vectors' meaning -----------------------------------------------------------------------------
 
@@ -284,7 +349,7 @@ class Catalog:
         objects: Sequence[str] = (),
     ) -> np.ndarray:
         """Vector ids of some videos, optionally between two times and only in frames showing one of `objects`;
-        served by the (video_id, t) and (label, frame_id) indexes."""
+        served by the (video_id, t) and (label, frame_id) indexes and the persons' frame index."""
         query = (
             select(frames_t.c.id) if kind == "frame"
             else select(persons_t.c.id).join(frames_t, frames_t.c.id == persons_t.c.frame_id).where(persons_t.c.embedded)
@@ -294,7 +359,11 @@ class Catalog:
         if end is not None:
             query = query.where(frames_t.c.t <= end)
         if objects:
-            query = query.where(frames_t.c.id.in_(select(objects_t.c.frame_id).where(objects_t.c.label.in_(objects))))
+            # a class may be kept as objects per frame, or tracked (persons, vehicles) as detections with crops
+            showing = select(objects_t.c.frame_id).where(objects_t.c.label.in_(objects)).union(
+                select(persons_t.c.frame_id).where(persons_t.c.label.in_(objects))
+            )
+            query = query.where(frames_t.c.id.in_(showing))
         with self.engine.connect() as conn:
             return np.fromiter(conn.scalars(query), dtype=np.int64)
 
@@ -353,6 +422,13 @@ class Catalog:
         with self.engine.connect() as conn:
             return [dict(row) for row in conn.execute(query).mappings()]
 
+    def appearances_per_label(self) -> dict[str, int]:
+        """How many appearances of each tracked class (person, car...) the archive holds."""
+        label = appearances_t.c.label
+        query = select(label, func.count()).group_by(label).order_by(label)
+        with self.engine.connect() as conn:
+            return {label: count for label, count in conn.execute(query)}
+
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             return {
@@ -399,6 +475,24 @@ def _new_video_id(conn: Connection) -> int:
     return video_id
 
 
+def _insert_appearances(
+    conn: Connection, video_id: int, appearances: Sequence[Appearance], person_ids: np.ndarray
+) -> None:
+    if appearances:
+        conn.execute(
+            appearances_t.insert(),
+            [
+                {
+                    "video_id": video_id, "track": a.track, "start": a.start, "end": a.end,
+                    "detections": a.detections, "best_person_id": int(person_ids[a.best]),
+                    "pooled": a.pooled.astype(np.float32).tobytes(),
+                    "attributes": json.dumps(a.attributes) if a.attributes else None, "label": a.label,
+                }
+                for a in appearances
+            ],
+        )
+
+
 def _bump_generation(conn: Connection) -> None:
     current = int(conn.scalar(select(meta_t.c.value).where(meta_t.c.key == GENERATION)) or 0)
     _upsert_meta(conn, GENERATION, str(current + 1))
@@ -414,7 +508,7 @@ def _upsert_meta(conn: Connection, key: str, value: str) -> None:
 def _person_item(row) -> Item:
     return Item(
         vector_id=row["id"], kind="person", frame_index=row["frame_index"], t=row["t"],
-        box=Box(row["x1"], row["y1"], row["x2"], row["y2"]), detector_score=row["score"],
+        box=Box(row["x1"], row["y1"], row["x2"], row["y2"]), detector_score=row["score"], label=row["label"],
     )
 
 
@@ -422,7 +516,7 @@ def _stored_appearance(row) -> StoredAppearance:
     return StoredAppearance(
         id=row["id"], video=Path(row["path"]), track=row["track"], start=row["start"], end=row["end"],
         detections=row["detections"], best_person_id=row["best_person_id"],
-        attributes=json.loads(row["attributes"]) if row["attributes"] else {},
+        attributes=json.loads(row["attributes"]) if row["attributes"] else {}, label=row["label"],
     )
 
 
@@ -443,5 +537,6 @@ def _catalog_video(row) -> CatalogVideo:
     return CatalogVideo(
         id=row.id, path=Path(row.path), size=row.size, mtime_ns=row.mtime_ns,
         fingerprint=row.fingerprint, status=row.status, error=row.error, frames_skipped=row.frames_skipped,
-        duration=row.duration, declared_duration=row.declared_duration, origin=origin,
+        duration=row.duration, declared_duration=row.declared_duration, origin=origin, sample_fps=row.sample_fps,
+        reader=row.reader,
     )

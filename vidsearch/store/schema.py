@@ -87,7 +87,8 @@ class PersonRow(DetectionColumns, Base):
 
 
 class AppearanceRow(Base):
-    """One person's track through a video: its span, its best crop, its pooled embedding and attributes."""
+    """One tracked thing's track through a video (a person, a car...): its class, span, best crop, pooled embedding
+    and attributes (for vehicles, the direction it travelled among them)."""
 
     __tablename__ = "appearances"
     __table_args__ = (Index("ix_appearances_video_track", "video_id", "track", unique=True),)
@@ -100,6 +101,7 @@ class AppearanceRow(Base):
     best_person_id: Mapped[int | None] = mapped_column(BigInteger)
     pooled: Mapped[bytes | None] = mapped_column(LargeBinary)  # float32 vector
     attributes: Mapped[str | None] = mapped_column(String)  # JSON: group -> label -> probability
+    label: Mapped[str] = mapped_column(String, server_default="person")  # the class most of its detections have
 
 
 class ObjectRow(DetectionColumns, Base):
@@ -111,10 +113,127 @@ class ObjectRow(DetectionColumns, Base):
     frame_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("frames.id", ondelete="CASCADE"))
 
 
+class FaceGroupRow(Base):
+    """A person as face clustering found them across the archive, named by the user or not."""
+
+    __tablename__ = "face_groups"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused: a forgotten group's id stays unused
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str | None] = mapped_column(String, index=True)
+
+
+class FaceIdentityRow(Base):
+    """The faces of one person appearance in one video (its person track, or faces alike in a frame without
+    persons), pooled: the unit that groups are made of."""
+
+    __tablename__ = "face_identities"
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    video_id: Mapped[int] = mapped_column(Integer, ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    appearance_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("appearances.id", ondelete="SET NULL"))
+    group_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("face_groups.id", ondelete="SET NULL"), index=True
+    )
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float] = mapped_column(Float)
+    best_face_id: Mapped[int | None] = mapped_column(Integer)
+    pooled: Mapped[bytes] = mapped_column(LargeBinary)  # float32: the mean of its faces' descriptors
+
+
+class FaceRow(Base):
+    """A face in a sampled frame; its id is also its descriptor's id in the face index."""
+
+    __tablename__ = "faces"
+    __table_args__ = {"sqlite_autoincrement": True}  # a face's thumbnail is kept by its id
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    identity_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("face_identities.id", ondelete="CASCADE"), index=True
+    )
+    frame_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("frames.id", ondelete="CASCADE"), index=True)
+    score: Mapped[float] = mapped_column(Float)
+    x1: Mapped[float] = mapped_column(Float)
+    y1: Mapped[float] = mapped_column(Float)
+    x2: Mapped[float] = mapped_column(Float)
+    y2: Mapped[float] = mapped_column(Float)
+    descriptor: Mapped[bytes] = mapped_column(LargeBinary)  # float32
+
+
+class ScreenTextRow(Base):
+    """A text read on screen over a span of consecutive kept frames, kept at its best reading (frame, box, string,
+    confidence); `within_*` is the detection (a vehicle) it was read inside. Its folded form is full-text indexed in
+    screen_texts_fts (FTS5, trigram), kept in step by triggers (migration 0008)."""
+
+    __tablename__ = "screen_texts"
+    __table_args__ = (
+        Index("ix_screen_texts_video_start", "video_id", "start"), Index("ix_screen_texts_frame", "frame_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    video_id: Mapped[int] = mapped_column(Integer, ForeignKey("videos.id", ondelete="CASCADE"))
+    frame_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("frames.id", ondelete="CASCADE"))
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float] = mapped_column(Float)
+    frames: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(String)
+    folded: Mapped[str] = mapped_column(String)  # screen_text.fold: what queries are matched against
+    confidence: Mapped[float] = mapped_column(Float)
+    x1: Mapped[float] = mapped_column(Float)
+    y1: Mapped[float] = mapped_column(Float)
+    x2: Mapped[float] = mapped_column(Float)
+    y2: Mapped[float] = mapped_column(Float)
+    within_label: Mapped[str | None] = mapped_column(String)
+    within_score: Mapped[float | None] = mapped_column(Float)
+    within_x1: Mapped[float | None] = mapped_column(Float)
+    within_y1: Mapped[float | None] = mapped_column(Float)
+    within_x2: Mapped[float | None] = mapped_column(Float)
+    within_y2: Mapped[float | None] = mapped_column(Float)
+
+
+class SpeechSegmentRow(Base):
+    """A stretch of speech in a video's sound, transcribed; its text is in the full-text index speech_text."""
+
+    __tablename__ = "speech_segments"
+    __table_args__ = (Index("ix_speech_segments_video_start", "video_id", "start"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    video_id: Mapped[int] = mapped_column(Integer, ForeignKey("videos.id", ondelete="CASCADE"))
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(String)
+    language: Mapped[str | None] = mapped_column(String)
+    avg_logprob: Mapped[float] = mapped_column(Float)
+    no_speech_prob: Mapped[float] = mapped_column(Float)
+
+
+class SpeechWordRow(Base):
+    """One timed word of a speech segment; in the full-text index speech_word_text, to find which words matched."""
+
+    __tablename__ = "speech_words"
+    __table_args__ = (Index("ix_speech_words_segment_position", "segment_id", "position"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    segment_id: Mapped[int] = mapped_column(Integer, ForeignKey("speech_segments.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)  # its place in the segment, from 0
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float] = mapped_column(Float)
+    word: Mapped[str] = mapped_column(String)
+    probability: Mapped[float] = mapped_column(Float)
+
 
 videos_t, frames_t, persons_t, meta_t, appearances_t, objects_t = (
     m.__table__ for m in (VideoRow, FrameRow, PersonRow, MetaRow, AppearanceRow, ObjectRow)
 )
+face_groups_t, face_identities_t, faces_t = (m.__table__ for m in (FaceGroupRow, FaceIdentityRow, FaceRow))
+screen_texts_t, speech_segments_t, speech_words_t = (
+    m.__table__ for m in (ScreenTextRow, SpeechSegmentRow, SpeechWordRow)
+)
+
+
+# FTS5 virtual tables (made by their migrations, kept in step by triggers); SQLAlchemy models none of them, nor
+# the shadow tables FTS5 keeps: text on screen (trigram), and speech segments and words (porter stemming, BM25)
+FULL_TEXT_TABLES = ("screen_texts_fts", "speech_text", "speech_word_text")
+
+
+def modelled(name: str | None, type_: str, _parent_names=None) -> bool:
+    """Whether a name in the database belongs to the models (Alembic's include_name): not a full-text table."""
+    return not (type_ == "table" and any(name == t or name.startswith(f"{t}_") for t in FULL_TEXT_TABLES))
 
 
 def alembic_config(connection: Connection | None = None):
