@@ -201,6 +201,7 @@ class StoredScreenText:
     frames: int  # kept frames it was read in
     folded: str
     reading: TextReading
+    appearance: int | None = None  # the tracked vehicle's appearance it was read inside, if any
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -129,6 +129,10 @@ def test_a_plate_is_read_inside_the_car_the_detector_found_and_tolerant_queries_
         assert car.x1 <= box.x1 and box.x2 <= car.x2 and car.y1 <= box.y1 and box.y2 <= car.y2
         assert top.item.t < PLATE_UNTIL_S and top.span[1] < PLATE_UNTIL_S
         assert _iou(box.as_list(), plates[round(top.item.t * FRAME_RATE) / FRAME_RATE]) > 0.3
+        # tied to the car's tracked appearance: the car's track holds a detection at the plate's frame and box
+        video = archive.services.catalog.video(top.video)
+        [car_track] = [a for a in archive.services.catalog.appearances_of_video(video.id) if a.id == top.appearance]
+        assert car_track.label == "car" and car_track.start <= top.item.t <= car_track.end, top.appearance
     assert archive.query_screen_text(PLATE)[0].score > archive.query_screen_text("KX 4A71")[0].score
     assert not archive.query_screen_text("KX 9399")
     assert not archive.query_screen_text("GATE 9")

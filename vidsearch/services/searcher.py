@@ -213,7 +213,7 @@ class Searcher:
                         vector_id=stored.frame_id, kind="frame", frame_index=stored.frame_index, t=stored.t,
                         box=stored.reading.box,
                     ),
-                    span=(stored.start, stored.end), screen_text=stored.reading,
+                    span=(stored.start, stored.end), screen_text=stored.reading, appearance=stored.appearance,
                 ),
                 origins,
             )

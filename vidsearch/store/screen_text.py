@@ -34,9 +34,14 @@ def screen_text_rows(video_id: int, frame_ids: np.ndarray, texts: Sequence[Scree
     return rows
 
 
+# a text read inside a tracked vehicle's box belongs to that vehicle's appearance: the detection it was read in is
+# the tracked one of the same frame, class and box
 _SELECT = (
-    "SELECT s.*, f.frame_index, f.t, v.path FROM screen_texts s JOIN frames f ON f.id = s.frame_id"
-    " JOIN videos v ON v.id = s.video_id"
+    "SELECT s.*, f.frame_index, f.t, v.path, a.id AS appearance_id FROM screen_texts s"
+    " JOIN frames f ON f.id = s.frame_id JOIN videos v ON v.id = s.video_id"
+    " LEFT JOIN persons p ON p.frame_id = s.frame_id AND p.label = s.within_label AND p.x1 = s.within_x1"
+    " AND p.y1 = s.within_y1 AND p.x2 = s.within_x2 AND p.y2 = s.within_y2"
+    " LEFT JOIN appearances a ON a.video_id = s.video_id AND a.track = p.track"
 )
 
 
@@ -83,4 +88,5 @@ def _stored(row) -> StoredScreenText:
         id=row["id"], video_id=row["video_id"], video=Path(row["path"]), frame_id=row["frame_id"],
         frame_index=row["frame_index"], t=row["t"],
         start=row["start"], end=row["end"], frames=row["frames"], folded=row["folded"], reading=reading,
+        appearance=row["appearance_id"],
     )
