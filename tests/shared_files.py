@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import shutil
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -58,3 +59,22 @@ def global_options(archive: Path, options: dict) -> list[str]:
         "--index", str(archive), "--clip-model", options["clip_model"],
         "--clip-pretrained", options["clip_pretrained"], "--yolo-weights", options["yolo_weights"], "--device", "cpu",
     ]
+
+
+def catalog_at_revision(folder: Path, revision: str, *statements: str) -> Path:
+    """An archive folder whose catalog stops at the schema `revision`, holding the rows that the SQL `statements`
+    insert: what an earlier vidsearch left, for `vidsearch upgrade` to take on. Returns the catalog's path."""
+    from alembic import command
+
+    from vidsearch.store import Catalog
+    from vidsearch.store.schema import alembic_config
+
+    path = folder / "catalog.sqlite"
+    old = Catalog(path)
+    with old.engine.begin() as conn:
+        command.upgrade(alembic_config(conn), revision)
+    with sqlite3.connect(path) as db:
+        for statement in statements:
+            db.execute(statement)
+    old.close()
+    return path

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 
 from click.testing import CliRunner
 
-from shared_files import VIDEOS
+from shared_files import VIDEOS, catalog_at_revision
 from vidsearch.cli import cli
 
 CLIP = VIDEOS / "unit" / "intel_asl_thanks.mkv"
@@ -50,22 +49,14 @@ def test_ingest_names_cameras_and_hits_and_stats_carry_them(tmp_path, options):
 
 
 def test_upgrade_gives_videos_of_an_older_archive_the_default_camera_and_a_time_from_their_names(tmp_path):
-    from alembic import command
-
     from vidsearch.archive import upgrade_archive
     from vidsearch.store import Catalog
-    from vidsearch.store.schema import alembic_config
 
-    path = tmp_path / "catalog.sqlite"
-    old = Catalog(path)
-    with old.engine.begin() as conn:
-        command.upgrade(alembic_config(conn), "0003")
-    with sqlite3.connect(path) as db:
-        db.executemany(
-            "INSERT INTO videos (path, size, mtime_ns, status, indexed_at) VALUES (?, 1, 1, 'indexed', 0)",
-            [("/footage/cam1/2024-05-01_14-00-00.mp4",), ("/footage/cam2/sub/clip.mp4",)],
-        )
-    old.close()
+    path = catalog_at_revision(
+        tmp_path, "0003",
+        "INSERT INTO videos (path, size, mtime_ns, status, indexed_at) VALUES "
+        "('/footage/cam1/2024-05-01_14-00-00.mp4', 1, 1, 'indexed', 0), ('/footage/cam2/sub/clip.mp4', 1, 1, 'indexed', 0)",
+    )
     upgrade_archive(tmp_path)
     catalog = Catalog(path)
     catalog.ensure_schema()

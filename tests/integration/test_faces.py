@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from shared_files import VIDEOS, footage_folder, global_options
+from shared_files import VIDEOS, catalog_at_revision, footage_folder, global_options
 from vidsearch import Archive
 from vidsearch.cli import cli
 
@@ -201,23 +201,17 @@ def test_the_web_api_searches_by_an_uploaded_face_and_names_people(faces, tmp_pa
 
 
 def test_an_archive_of_revision_0005_upgrades_and_keeps_its_rows(tmp_path):
-    from alembic import command
-
     from vidsearch.archive import upgrade_archive
     from vidsearch.store import Catalog, head_revision
     from vidsearch.store.faces import FaceCatalog
-    from vidsearch.store.schema import alembic_config
 
-    path = tmp_path / "catalog.sqlite"
-    old = Catalog(path)
-    with old.engine.begin() as conn:
-        command.upgrade(alembic_config(conn), "0005")
-    with sqlite3.connect(path) as db:
-        db.execute("INSERT INTO videos (id, path, size, mtime_ns, status, indexed_at, camera) "
-                   "VALUES (1, '/v.mp4', 1, 1, 'indexed', 0, 'cam1')")
-        db.execute("INSERT INTO frames VALUES (1, 1, 0, 0.0), (2, 1, 10, 1.0)")
-        db.execute("INSERT INTO persons VALUES (3, 1, 'person', 0.9, 0, 0, 10, 20, 7, 1)")
-    old.close()
+    path = catalog_at_revision(
+        tmp_path, "0005",
+        "INSERT INTO videos (id, path, size, mtime_ns, status, indexed_at, camera) "
+        "VALUES (1, '/v.mp4', 1, 1, 'indexed', 0, 'cam1')",
+        "INSERT INTO frames VALUES (1, 1, 0, 0.0), (2, 1, 10, 1.0)",
+        "INSERT INTO persons VALUES (3, 1, 'person', 0.9, 0, 0, 10, 20, 7, 1)",
+    )
     assert upgrade_archive(tmp_path) == ("0005", head_revision())
     catalog = Catalog(path)
     catalog.ensure_schema()

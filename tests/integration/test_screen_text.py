@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from shared_files import VIDEOS, global_options
+from shared_files import VIDEOS, catalog_at_revision, global_options
 
 BRIDGE = VIDEOS / "scenes" / "car_traffic_bridge.mp4"
 CCTV = VIDEOS / "scenes" / "cctv_night_ir_hevc.mp4"
@@ -187,21 +187,15 @@ def test_the_clock_drawn_on_the_cctv_clip_gives_its_start(tmp_path, options):
 
 
 def test_an_archive_of_the_revision_before_upgrades_keeping_its_data_and_indexes_text(tmp_path):
-    from alembic import command
-
     from vidsearch.archive import upgrade_archive
     from vidsearch.store import Catalog
-    from vidsearch.store.schema import alembic_config
 
-    path = tmp_path / "catalog.sqlite"
-    old = Catalog(path)
-    with old.engine.begin() as conn:
-        command.upgrade(alembic_config(conn), "0005")
-    with sqlite3.connect(path) as db:
-        db.execute("INSERT INTO videos (id, path, size, mtime_ns, status, indexed_at, camera) "
-                   "VALUES (1, '/footage/gate/a.mp4', 1, 1, 'indexed', 0, 'gate')")
-        db.execute("INSERT INTO frames (id, video_id, frame_index, t) VALUES (7, 1, 30, 1.0)")
-    old.close()
+    path = catalog_at_revision(
+        tmp_path, "0005",
+        "INSERT INTO videos (id, path, size, mtime_ns, status, indexed_at, camera) "
+        "VALUES (1, '/footage/gate/a.mp4', 1, 1, 'indexed', 0, 'gate')",
+        "INSERT INTO frames (id, video_id, frame_index, t) VALUES (7, 1, 30, 1.0)",
+    )
     upgrade_archive(tmp_path)
     catalog = Catalog(path)
     catalog.ensure_schema()

@@ -6,6 +6,7 @@ import sqlite3
 
 import pytest
 
+from shared_files import catalog_at_revision
 from vidsearch.errors import ArchiveError
 from vidsearch.store import Catalog, head_revision
 from vidsearch.store.schema import Base, modelled
@@ -43,20 +44,14 @@ def test_reopening_keeps_rows(tmp_path):
 
 
 def test_upgrade_from_the_first_revision_keeps_every_row(tmp_path):
-    from alembic import command
-
     from vidsearch.archive import upgrade_archive
-    from vidsearch.store.schema import alembic_config
 
-    path = tmp_path / "catalog.sqlite"
-    old = Catalog(path)
-    with old.engine.begin() as conn:
-        command.upgrade(alembic_config(conn), "0001")
-    with sqlite3.connect(path) as db:
-        db.execute("INSERT INTO videos (id, path, size, mtime_ns, status, indexed_at) VALUES (1, '/v.mp4', 1, 1, 'indexed', 0)")
-        db.execute("INSERT INTO frames VALUES (1, 1, 0, 0.0), (2, 1, 10, 1.0)")
-        db.execute("INSERT INTO persons VALUES (3, 1, 'person', 0.9, 0, 0, 10, 20), (4, 2, 'person', 0.8, 1, 1, 11, 21)")
-    old.close()
+    path = catalog_at_revision(
+        tmp_path, "0001",
+        "INSERT INTO videos (id, path, size, mtime_ns, status, indexed_at) VALUES (1, '/v.mp4', 1, 1, 'indexed', 0)",
+        "INSERT INTO frames VALUES (1, 1, 0, 0.0), (2, 1, 10, 1.0)",
+        "INSERT INTO persons VALUES (3, 1, 'person', 0.9, 0, 0, 10, 20), (4, 2, 'person', 0.8, 1, 1, 11, 21)",
+    )
     with pytest.raises(ArchiveError, match="run `vidsearch upgrade`"):
         Catalog(path).ensure_schema()
     assert upgrade_archive(tmp_path) == ("0001", head_revision())
@@ -74,22 +69,14 @@ def test_upgrade_from_the_first_revision_keeps_every_row(tmp_path):
 
 
 def test_upgrade_from_before_speech_keeps_every_row_and_indexes_new_transcripts(tmp_path):
-    from alembic import command
-
     from vidsearch.archive import upgrade_archive
-    from vidsearch.store.schema import alembic_config
 
-    path = tmp_path / "catalog.sqlite"
-    old = Catalog(path)
-    with old.engine.begin() as conn:
-        command.upgrade(alembic_config(conn), "0005")
-    with sqlite3.connect(path) as db:
-        db.execute(
-            "INSERT INTO videos (id, path, size, mtime_ns, status, indexed_at, camera, time_source, clock_zone)"
-            " VALUES (1, '/cam/v.mp4', 1, 1, 'indexed', 0, 'cam', 'none', 'UTC')"
-        )
-        db.execute("INSERT INTO frames VALUES (1, 1, 0, 0.0), (2, 1, 10, 1.0)")
-    old.close()
+    path = catalog_at_revision(
+        tmp_path, "0005",
+        "INSERT INTO videos (id, path, size, mtime_ns, status, indexed_at, camera, time_source, clock_zone)"
+        " VALUES (1, '/cam/v.mp4', 1, 1, 'indexed', 0, 'cam', 'none', 'UTC')",
+        "INSERT INTO frames VALUES (1, 1, 0, 0.0), (2, 1, 10, 1.0)",
+    )
     assert upgrade_archive(tmp_path) == ("0005", head_revision())
     catalog = Catalog(path)
     catalog.ensure_schema()

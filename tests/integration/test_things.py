@@ -10,13 +10,12 @@ here claims a white van is found).
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from shared_files import footage_folder, global_options
+from shared_files import catalog_at_revision, footage_folder, global_options
 from vidsearch import Archive
 from vidsearch.cli import cli
 
@@ -174,26 +173,19 @@ def test_kind_names_a_family_or_a_class_and_hits_carry_their_label(bridge, optio
 
 
 def test_an_archive_of_revision_0005_upgrades_and_keeps_its_appearances(tmp_path):
-    from alembic import command
-
     from vidsearch.archive import upgrade_archive
     from vidsearch.store import Catalog, head_revision
-    from vidsearch.store.schema import alembic_config
 
-    path = tmp_path / "catalog.sqlite"
-    old = Catalog(path)
-    with old.engine.begin() as conn:
-        command.upgrade(alembic_config(conn), "0005")
-    with sqlite3.connect(path) as db:
-        db.execute("INSERT INTO videos (id, path, size, mtime_ns, status, indexed_at, camera) "
-                   "VALUES (1, '/v.mp4', 1, 1, 'indexed', 0, 'cam')")
-        db.execute("INSERT INTO frames VALUES (1, 1, 0, 0.0), (2, 1, 10, 1.0)")
-        db.execute("INSERT INTO persons VALUES (3, 1, 'person', 0.9, 0, 0, 10, 20, 0, 1), "
-                   "(4, 2, 'person', 0.8, 1, 1, 11, 21, 0, 1)")
-        db.execute("INSERT INTO appearances (id, video_id, track, start, end, detections, best_person_id, attributes) "
-                   "VALUES (7, 1, 0, 0.0, 1.0, 2, 3, '{\"glasses\": {\"glasses\": 0.8, \"none\": 0.2}}')")
-        db.execute("INSERT INTO objects (frame_id, label, score, x1, y1, x2, y2) VALUES (2, 'car', 0.7, 0, 0, 50, 40)")
-    old.close()
+    path = catalog_at_revision(
+        tmp_path, "0005",
+        "INSERT INTO videos (id, path, size, mtime_ns, status, indexed_at, camera) "
+        "VALUES (1, '/v.mp4', 1, 1, 'indexed', 0, 'cam')",
+        "INSERT INTO frames VALUES (1, 1, 0, 0.0), (2, 1, 10, 1.0)",
+        "INSERT INTO persons VALUES (3, 1, 'person', 0.9, 0, 0, 10, 20, 0, 1), (4, 2, 'person', 0.8, 1, 1, 11, 21, 0, 1)",
+        "INSERT INTO appearances (id, video_id, track, start, end, detections, best_person_id, attributes) "
+        "VALUES (7, 1, 0, 0.0, 1.0, 2, 3, '{\"glasses\": {\"glasses\": 0.8, \"none\": 0.2}}')",
+        "INSERT INTO objects (frame_id, label, score, x1, y1, x2, y2) VALUES (2, 'car', 0.7, 0, 0, 50, 40)",
+    )
     assert upgrade_archive(tmp_path) == ("0005", head_revision())
     catalog = Catalog(path)
     catalog.ensure_schema()
