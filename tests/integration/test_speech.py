@@ -98,6 +98,19 @@ def test_a_sound_that_cannot_be_decoded_keeps_the_video(heard):
     assert folder / "broken.mp4" in {hit.video for hit in frames}
 
 
+def test_a_speech_model_that_cannot_be_loaded_costs_each_video_its_transcript_only(heard, tmp_path, options):
+    from vidsearch import Archive
+
+    _, folder, _, _ = heard
+    events = []
+    with Archive.open(tmp_path / "archive", **options) as archive:  # as offline with a model never downloaded
+        report = archive.ingest([folder / "silent.mp4", folder / "noise.mp4"], asr_model=str(tmp_path),
+                                on_event=events.append)
+    assert report.indexed == 2 and not report.failed
+    reasons = [event.reason for event in events if isinstance(event, VideoNotHeard)]
+    assert len(reasons) == 2 and all("cannot load the speech model" in reason for reason in reasons), reasons
+
+
 def test_a_tolerant_match_finds_a_misheard_word(heard):
     archive, folder, _, _ = heard
     said = '"evidence bag"'

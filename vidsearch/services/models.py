@@ -173,10 +173,16 @@ class Models:
     def transcriber(self, config: SpeechConfig):
         """The speech recognizer of these settings, loaded on first use and kept for every later video."""
         if config not in self._transcribers:
-            from ..speech.transcribe import Transcriber
+            from ..speech.transcribe import SpeechUnavailable, Transcriber
 
-            self._transcribers[config] = Transcriber(config, self.device)
-        return self._transcribers[config]
+            try:
+                self._transcribers[config] = Transcriber(config, self.device)
+            except SpeechUnavailable as error:  # tried once: every later video gets the same reason
+                self._transcribers[config] = error
+        found = self._transcribers[config]
+        if isinstance(found, Exception):
+            raise found
+        return found
 
     def close(self) -> None:
         if self._text_encoder is not None:

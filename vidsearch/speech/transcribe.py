@@ -18,7 +18,8 @@ log = logging.getLogger("vidsearch")
 
 
 class SpeechUnavailable(ConfigError):
-    """This installation has no speech recognizer (the `speech` extra): videos are indexed for their pictures."""
+    """No speech recognizer here: the `speech` extra is not installed, or the model cannot be loaded (a name that
+    cannot be downloaded offline, a folder without a model). Videos are indexed for their pictures."""
 
 
 def is_heard(segment: SpeechSegment, config: SpeechConfig) -> bool:
@@ -54,7 +55,7 @@ class Transcriber:
         # a name that cannot be downloaded, a folder without a model, a compute type the device lacks: each library
         # below raises its own kind
         except Exception as error:  # noqa: BLE001
-            raise ConfigError(f"cannot load the speech model {config.model!r}: {error}") from None
+            raise SpeechUnavailable(f"cannot load the speech model {config.model!r}: {error}") from None
 
     def transcribe(self, audio: np.ndarray, stop: threading.Event | None = None) -> list[SpeechSegment]:
         """The segments heard in 16 kHz mono samples, with times in seconds from the samples' start."""
