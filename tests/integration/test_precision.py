@@ -34,17 +34,22 @@ def archive_with(folder, options, **clip):
     return Archive(replace(settings, clip=replace(settings.clip, **clip)))
 
 
+# bounds every int8 tower meets, whatever the weights and the CPU: the check's int8 outcome, whose value is not tested
+MET = {"int8_min_cosine": -1.0, "int8_min_label_agreement": 0.0, "int8_min_rank_correlation": -1.0,
+       "int8_min_speedup": 0.0}
+
+
 def test_auto_checks_once_on_the_archives_frames_and_crops_and_follows_its_decision(tmp_path, options, footage):
-    with archive_with(tmp_path, options) as archive:
+    with archive_with(tmp_path, options, **MET) as archive:
         archive.ingest([footage / CLIP], fps=2.0)
         check = archive.services.models.int8_check()
         assert check is not None and check.crops >= 1 and check.images > check.crops
-        assert check.precision == ("int8" if agrees(check.to_json(), check.bounds) else "fp32")
-        assert archive.embedder().image_precision == ("int8" if check.precision == "int8" else "float32")
+        assert check.precision == "int8" and agrees(check.to_json(), check.bounds)
+        assert archive.embedder().image_precision == "int8"
         assert archive.stats().to_json()["precision"] == {"setting": "auto", "int8_check": check.to_json()}
-    with archive_with(tmp_path, options) as reopened:
+    with archive_with(tmp_path, options, **MET) as reopened:
         # the decision holds from the first image on: no second check, even on other footage
-        assert reopened.embedder().image_precision == ("int8" if check.precision == "int8" else "float32")
+        assert reopened.embedder().image_precision == "int8"
         reopened.ingest([footage / "unit/intel_asl_thanks.mkv"], fps=2.0)
         assert reopened.services.models.int8_check() == check
 
@@ -55,6 +60,16 @@ def test_a_bound_not_met_keeps_fp32(tmp_path, options, footage):
         archive.ingest([footage / CLIP], fps=2.0)
         check = archive.services.models.int8_check()
         assert check.precision == "fp32" and check.min_cosine < 1.0
+        assert archive.embedder().image_precision == "float32"
+
+
+def test_int8_that_is_not_faster_keeps_fp32(tmp_path, options, footage):
+    """Agreement bounds met, a speed-up no tower reaches: int8 would trade agreement for nothing."""
+    with archive_with(tmp_path, options, **{**MET, "int8_min_speedup": 100.0}) as archive:
+        archive.ingest([footage / CLIP], fps=2.0)
+        check = archive.services.models.int8_check()
+        assert check.precision == "fp32" and 0 < check.speedup < 100.0
+        assert check.speedup == pytest.approx(check.int8_images_per_s / check.fp32_images_per_s, rel=1e-6)
         assert archive.embedder().image_precision == "float32"
 
 

@@ -32,8 +32,9 @@ def test_identical_vectors_agree_fully_and_noise_lowers_every_figure():
 
 
 def test_each_bound_refuses_on_its_own():
-    limits = {"min_cosine": 0.99, "label_agreement": 0.95, "rank_correlation": 0.95}
-    good = {"min_cosine": 0.995, "mean_cosine": 0.998, "label_agreement": 0.97, "rank_correlation": 0.99}
+    limits = {"min_cosine": 0.99, "label_agreement": 0.95, "rank_correlation": 0.95, "speedup": 1.25}
+    good = {"min_cosine": 0.995, "mean_cosine": 0.998, "label_agreement": 0.97, "rank_correlation": 0.99,
+            "speedup": 2.1}
     assert agrees(good, limits)
     for name in limits:
         assert not agrees({**good, name: limits[name] - 0.001}, limits), name
@@ -42,7 +43,7 @@ def test_each_bound_refuses_on_its_own():
 def test_a_recorded_check_applies_only_to_its_own_model_and_an_unreadable_row_is_checked_again():
     check = Int8Check(
         model="ViT-B-32", weights="sha256:ab", images=40, crops=8, min_cosine=0.995, mean_cosine=0.998,
-        label_agreement=0.97, rank_correlation=0.99, fp32_images_per_s=10.9, int8_images_per_s=22.9,
+        label_agreement=0.97, rank_correlation=0.99, fp32_images_per_s=10.9, int8_images_per_s=22.9, speedup=2.1,
         bounds={"min_cosine": 0.99}, precision="int8",
     )
     import json
