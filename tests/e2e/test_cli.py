@@ -52,7 +52,7 @@ def test_ingest_query_stats_eval(tmp_path, options):
     assert all(h.get("appearance") != person["appearance"] for h in elsewhere)
     assert not any(h["kind"] == "frame" and h["start"] <= person["t"] <= h["end"] for h in elsewhere)
     result = runner.invoke(cli, [*base, "query", "x", "--like", "1"])
-    assert result.exit_code == 2 and "give one of TEXT, --image or --like" in result.output
+    assert result.exit_code == 2 and "give one of TEXT, --image, --like" in result.output
 
     result = runner.invoke(cli, [*base, "stats", "--json"])
     stats = json.loads(result.stdout)
