@@ -7,6 +7,7 @@ the Parquet shards, the catalog and the index, with the same commit as a local i
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -84,7 +85,9 @@ def _process_one(path: Path, settings: Settings, fps: float, persons: bool) -> P
     from .threads import use_cores
 
     use_cores(settings.distributed.cpus_per_task)
-    key = (settings.clip, settings.detector, settings.things, settings.device, settings.search.attributes, persons,
+    # the families are a dict (unhashable): their JSON stands for them in the key
+    families = json.dumps(settings.things.families, sort_keys=True)
+    key = (settings.clip, settings.detector, families, settings.device, settings.search.attributes, persons,
            settings.screen_text)
     if key not in _worker_models:
         device = resolve_device(settings.device)
