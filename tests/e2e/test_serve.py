@@ -95,12 +95,19 @@ def test_like_export_and_unknown_ids(client, ingested):
 
 
 @pytest.mark.parametrize(
-    "params", [{"q": "x", "k": 0}, {"q": "x", "k": 1001}, {"q": ""}, {"q": "x" * 1001}, {"q": "x", "kind": "car"},
+    "params", [{"q": "x", "k": 0}, {"q": "x", "k": 1001}, {"q": ""}, {"q": "x" * 1001}, {"q": "x", "kind": "spaceship"},
                {"k": 5}, {"q": "x", "t_min": -1}],
 )
 def test_search_bounds_are_4xx(client, params):
     answer = client.get("/api/search", params=params)
     assert answer.status_code == 400, answer.text
+
+
+def test_search_kind_takes_a_tracked_class_or_its_family(client):
+    cars = client.get("/api/search", params={"q": "a car", "k": 20, "kind": "car"}).json()["hits"]
+    vehicles = client.get("/api/search", params={"q": "a car", "k": 20, "kind": "vehicle"}).json()["hits"]
+    assert cars and {hit["label"] for hit in cars} == {"car"}
+    assert vehicles and {hit["label"] for hit in vehicles} <= {"car", "truck", "bus", "motorcycle", "bicycle"}
 
 
 def test_uploads_are_bounded_and_checked(client):
