@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import mmap
 import os
 import secrets
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +15,62 @@ import numpy as np
 ID_BYTES = 8
 PAD_SCORE = float(np.finfo(np.float32).min)  # what FAISS returns beside the -1 ids padding a short result
 _WILLNEED = getattr(mmap, "MADV_WILLNEED", None)  # a read-ahead hint; Windows has no madvise
+RESIDENCY_SAMPLE = 8  # pages looked at to tell a store in the page cache from one on disk
+
+
+def _mincore():
+    """libc's mincore (which pages of a mapping are in memory), where there is one to ask."""
+    if _WILLNEED is None:
+        return None
+    try:
+        function = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).mincore
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p)
+    function.restype = ctypes.c_int
+    return function
+
+
+_MINCORE = _mincore()
+
+
+def widen_float16(halves: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """float16 to float32 by moving bits in place, several times faster than numpy's cast, which converts one value
+    at a time. `out`: an int32 array of halves' shape to widen into.
+
+    The half's bits moved to the top of an int32 and shifted right by 3 (arithmetically, so the sign stays) put the
+    exponent and mantissa in float32's places; masking the sign's copies off and scaling by 2^112 (the two formats'
+    exponent biases differ by 112) gives the value, subnormals included. Stored vectors are finite, so the
+    infinities and NaNs this would misread never occur.
+    """
+    bits = np.empty(halves.shape, np.int32) if out is None else out
+    np.copyto(bits, halves.view(np.uint16))
+    bits <<= 16
+    bits >>= 3
+    bits &= np.int32(-0x70000001)  # 0x8FFFFFFF: the sign and the 27 bits below the sign's three copies
+    values = bits.view(np.float32)
+    values *= np.float32(2.0**112)
+    return values
+
+
+class _Scratch(threading.local):
+    """One thread's buffers for re-ranking, kept between searches: a fresh 2 MB array per query costs more in page
+    faults (about 3 ms here for 800 rows of 512 dimensions) than the work done in it. Larger requests get their own."""
+
+    KEPT_BYTES = 16 << 20
+
+    def __init__(self):
+        self.halves = np.empty(0, np.uint16)
+        self.widened = np.empty(0, np.int32)
+
+    def arrays(self, rows: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, dim) uint16 and int32 arrays, reused while they fit in KEPT_BYTES."""
+        size = rows * dim
+        if size * 6 > self.KEPT_BYTES:
+            return np.empty((rows, dim), np.uint16), np.empty((rows, dim), np.int32)
+        if self.halves.size < size:
+            self.halves, self.widened = np.empty(size, np.uint16), np.empty(size, np.int32)
+        return self.halves[:size].reshape(rows, dim), self.widened[:size].reshape(rows, dim)
 
 
 def rerank_paths(index_path: Path) -> tuple[Path, Path]:
@@ -40,6 +99,7 @@ class RerankStore:
         if vector_rows < self.rows:
             raise ValueError(f"{self.vectors_path} is truncated: {vector_rows} vectors for {self.rows} ids")
         self._close_maps()
+        self._scratch = _Scratch()
 
     @classmethod
     def header(cls, dim: int, generation: int) -> bytes:
@@ -88,6 +148,20 @@ class RerankStore:
             aligned = start - start % mmap.PAGESIZE
             self._vectors_mmap.madvise(_WILLNEED, aligned, start + row_bytes - aligned)
 
+    def _resident(self, rows: np.ndarray) -> bool:
+        """Whether a spread sample of the rows' pages is in memory already. Asking for every row costs a system call
+        per row (1.7 ms for 800 rows), which a store already in the page cache does not need."""
+        if _MINCORE is None or not len(rows):
+            return False
+        page = mmap.PAGESIZE
+        start = np.frombuffer(self._vectors_mmap, np.uint8, 1).ctypes.data
+        status = ctypes.create_string_buffer(1)
+        for row in rows[:: max(1, len(rows) // RESIDENCY_SAMPLE)][:RESIDENCY_SAMPLE].tolist():
+            offset = self.HEADER_BYTES + row * 2 * self.dim
+            if _MINCORE(start + offset - offset % page, page, status) != 0 or not status.raw[0] & 1:
+                return False
+        return True
+
     def positions(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The row of each id, and whether the store holds it."""
         if not self.rows or not len(ids):
@@ -98,14 +172,11 @@ class RerankStore:
 
     def rerank(self, queries: np.ndarray, candidates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The best k of each query's candidate ids by exact inner product; -1 ids pad short rows."""
-        found = candidates >= 0
         scores = np.full(candidates.shape, -np.inf, np.float32)
-        if found.any():
-            rows, held = self.positions(candidates[found])
-            if not held.all():
-                missing = candidates[found][~held][:5].tolist()
-                raise RuntimeError(f"{self.ids_path} lacks vectors the index holds (ids {missing}); rebuild the index")
-            scores[found] = self._scores(queries, np.nonzero(found)[0], rows)
+        queries_per_block = max(1, self.CHUNK_ROWS // max(1, candidates.shape[1]))  # bounded memory for huge k
+        for start in range(0, len(candidates), queries_per_block):
+            block = slice(start, start + queries_per_block)
+            scores[block] = self._scores(queries[block], candidates[block])
         order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         top_scores = np.take_along_axis(scores, order, 1)
         top_ids = np.where(np.isfinite(top_scores), np.take_along_axis(candidates, order, 1), -1)
@@ -113,17 +184,33 @@ class RerankStore:
         short = ((0, 0), (0, k - order.shape[1]))
         return np.pad(top_scores, short, constant_values=PAD_SCORE), np.pad(top_ids, short, constant_values=-1)
 
-    def _scores(self, queries: np.ndarray, query_of: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Inner product of queries[query_of[i]] with stored row rows[i]; each row read once, in file order."""
+    def _scores(self, queries: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """Each query's inner product with each of its candidates (-inf for -1); each stored row read once, in file
+        order, and scored in place by FAISS rather than copied out once per query."""
+        import faiss
+
+        found = candidates >= 0
+        scores = np.full(candidates.shape, -np.inf, np.float32)
+        if not found.any():
+            return scores
+        rows, held = self.positions(candidates[found])
+        if not held.all():
+            missing = candidates[found][~held][:5].tolist()
+            raise RuntimeError(f"{self.ids_path} lacks vectors the index holds (ids {missing}); rebuild the index")
         unique, inverse = np.unique(rows, return_inverse=True)
-        vectors = self._maps()[1]
-        self._prefetch(unique)
-        stored = vectors[unique]
-        scores = np.empty(len(rows), np.float32)
-        for start in range(0, len(rows), self.CHUNK_ROWS):  # bounded memory when a caller asks for huge k
-            part = slice(start, start + self.CHUNK_ROWS)
-            exact = stored[inverse[part]].astype(np.float32)
-            scores[part] = np.einsum("ij,ij->i", exact, queries[query_of[part]])
+        if not self._resident(unique):
+            self._prefetch(unique)
+        halves, widened = self._scratch.arrays(len(unique), self.dim)
+        np.take(self._maps()[1].view(np.uint16), unique, axis=0, out=halves, mode="clip")  # "raise" would copy
+        exact = widen_float16(halves, widened)
+        read_row = np.zeros(candidates.shape, np.int64)
+        read_row[found] = inverse
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        faiss.fvec_inner_products_by_idx(
+            faiss.swig_ptr(scores), faiss.swig_ptr(queries), faiss.swig_ptr(exact), faiss.swig_ptr(read_row),
+            self.dim, len(queries), candidates.shape[1],
+        )
+        scores[~found] = -np.inf
         return scores
 
     def append(self, ids: np.ndarray, vectors: np.ndarray) -> None:

@@ -15,6 +15,7 @@ from vidsearch.index import (
     RecallQueries, IndexMeta, VectorIndex, choose_index, exact_neighbours, recall_at_k, remove_index_files,
     widen_to_recall,
 )
+from vidsearch.rerank import _MINCORE, PAD_SCORE
 
 DIM = 64  # the tiny CLIP's embedding size
 N = 30_000
@@ -170,6 +171,36 @@ def test_an_id_below_the_last_rewrites_the_store_in_order(index_copy):
     scores, ids = reopened.search(vector, 1)
     assert ids[0, 0] == 8 and abs(scores[0, 0] - 1) < 2e-3
     assert recall_at_k(reopened, VECTORS[:50], IDS[:50, None], k=1) == 1.0
+
+
+def test_reranked_scores_are_exact_products_with_the_stored_float16_vectors(built):
+    index = VectorIndex(built, META)
+    scores, ids = index.search(QUERIES, 10)
+    stored = VECTORS.astype(np.float16).astype(np.float32)[np.searchsorted(IDS, ids)]
+    assert np.allclose(scores, np.einsum("qkd,qd->qk", stored, QUERIES), atol=1e-5)
+    assert np.all(np.diff(scores, axis=1) <= 0)
+    one_at_a_time = [index.search(query[None], 10) for query in QUERIES[:20]]
+    assert all(np.array_equal(each[1][0], ids[row]) for row, each in enumerate(one_at_a_time))
+
+    index.store.CHUNK_ROWS = 150  # a block of one query at a time, as a huge k gets
+    assert all(np.array_equal(left, right) for left, right in zip(index.search(QUERIES, 10), (scores, ids)))
+
+
+def test_rerank_pads_what_the_shortlist_lacked(built):
+    store = VectorIndex(built, META).store
+    candidates = np.array([[IDS[3], -1, IDS[5], -1], [-1, -1, -1, -1]])
+    scores, ids = store.rerank(QUERIES[:2], candidates, 3)
+    assert set(ids[0, :2]) == {IDS[3], IDS[5]} and ids[0, 2] == -1 and list(ids[1]) == [-1, -1, -1]
+    assert scores[0, 2] == scores[1, 0] == PAD_SCORE
+
+
+def test_a_store_just_read_is_seen_in_memory(built):
+    store = VectorIndex(built, META).store
+    if _MINCORE is None:
+        pytest.skip("no mincore on this system: every search asks for its rows")
+    rows = np.arange(0, store.rows, 97)
+    store._maps()[1][rows].sum()  # read: in the page cache now
+    assert store._resident(rows)
 
 
 def test_hnsw_coarse_quantizer_of_large_archives(tmp_path, single_thread, exact_ids):
