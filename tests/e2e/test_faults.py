@@ -193,6 +193,7 @@ def test_a_full_disk_ends_ingest_with_one_line_and_the_next_run_completes(tmp_pa
     fits = [max(shards[:k] + wal[:k] + [SQLITE_SHM_BYTES]) for k in range(len(shards))]  # before video k
     shard = next(k for k in range(1, len(shards)) if shards[k] > 1.2 * fits[k])
     commit = next(k for k in range(1, len(wal)) if wal[k] > 1.2 * max(fits[k], shards[k]))
+    # a limit between two sizes needs them 1.2x apart, as the shard and commit cases above
     assert index > 1.2 * max(later_shard, later_wal, SQLITE_SHM_BYTES)
     cases = [  # (archive to start from, limit, the start of the one line the run must end with)
         (seed, SQLITE_SHM_BYTES // 2, "opening the archive {archive} failed: catalog: disk I/O error"),

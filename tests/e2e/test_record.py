@@ -129,6 +129,7 @@ def test_http_stream_dropped_mid_segment_reconnects_and_every_segment_is_whole_a
         run_recorder(recorder, until=lambda: server.served >= 3)  # dropped, reconnected, whole, then refused
     assert recorder.connections == 2
     segments = segments_of(out / "gate")
+    # a whole 2 s segment and the rest before the drop; the 8 s after it in four
     assert segments == sorted(closed) and len(segments) >= 5
     lengths = [decoded_seconds(path) for path in segments]
     # 3.5 s before the drop (cut at a keyframe, so at least 3) and the whole 8 s after it: nothing lost

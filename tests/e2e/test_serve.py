@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from vidsearch.serve.app import MAX_UPLOAD_BYTES, STATIC, create_app
+from vidsearch.thumbnails import THUMB_SIZE
 
 ONE_BY_ONE = "scenes/intel_one-by-one-person-detection.mp4"
 THEORA = "unit/iscc_band_176x144.ogv"
@@ -53,7 +54,7 @@ def test_hit_details_pictures_and_playable_video(client, ingested):
 
     thumb = client.get(f"/api/thumb/{person.vector_id}.jpg")
     assert thumb.headers["content-type"] == "image/jpeg"
-    assert max(Image.open(io.BytesIO(thumb.content)).size) <= 320
+    assert max(Image.open(io.BytesIO(thumb.content)).size) <= THUMB_SIZE
     assert (archive.folder / "thumbs" / f"{person.vector_id}.jpg").read_bytes() == thumb.content
     frame = client.get(f"/api/frame/{person.vector_id}.jpg")
     assert Image.open(io.BytesIO(frame.content)).size == (768, 432)

@@ -134,6 +134,7 @@ def test_search_click_and_play_at_the_hit(server, tmp_path):
             player = open_first(page)
             assert player["error"] is None
             hit_t = first_hit_t(server, "a band playing", "frame", ".ogv")
+            # a transcoded clip starts PLAYER_PAD_S (10 s) before the hit, or at 0
             assert player["start"] > 0 or hit_t < 10
             assert abs(player["current"] + player["start"] - hit_t) < 1.0
             keep_screenshot(page, tmp_path, "player-transcoded.png")

@@ -58,6 +58,7 @@ def test_a_trained_index_is_built_from_the_shards_with_its_recall_measured(large
     [report] = archive.build_index("ivf-sq8", vectors=["frame"]).values()
     row = report.to_json()
     assert (row["index"], row["count"]) == ("ivf-sq8", VIDEOS * FRAMES_PER_VIDEO)
+    # widened to 0.96 on the other halves, ~100 queries spread ~0.01; held out: half the 200 stored and the texts
     assert row["recall@10"] >= 0.9 and row["recall_queries"] > 100
     assert row["bytes_per_vector"] < 4 * probe.shape[1]  # codes of one byte per dim, not float32
     trained = archive.search_vectors(probe, k=10, kind="frame", group=False)
@@ -85,6 +86,7 @@ def test_a_corrupt_index_file_is_rebuilt_from_the_shards(large_archive, options,
         assert index.size == VIDEOS * FRAMES_PER_VIDEO
         assert "unreadable" in caplog.text and str(path) in caplog.text
         probe = archive.shards.read([2]).vectors[:3]
+        # re-ranked from float16 copies: a vector's own score is within 2**-11 of 1
         assert [row[0].score for row in archive.search_vectors(probe, k=1, kind="frame", group=False)] == pytest.approx(
             [1.0] * 3, abs=1e-3
         )

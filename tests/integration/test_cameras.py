@@ -42,6 +42,7 @@ def test_ingest_names_cameras_and_hits_and_stats_carry_them(tmp_path, options):
     stats = _json(runner.invoke(cli, [*flags, "stats", "--json"]))
     per_camera = {c["camera"]: c for c in stats["cameras"]}
     assert sorted(per_camera) == ["cam3", "footage", "gate"]
+    # one 1.7 s clip each: 0.0005 h
     assert all(c["videos"] == 1 and c["vectors"] >= 1 and 0 < c["hours"] < 0.001 for c in per_camera.values())
     assert sum(c["vectors"] for c in per_camera.values()) == stats["frames"]  # --no-persons: frames only
     described = _json(runner.invoke(cli, [*flags, "describe", str(hits[0]["id"]), "--json"]))

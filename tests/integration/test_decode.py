@@ -66,7 +66,9 @@ def mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
 def test_sample_count_is_duration_times_fps(name, seconds, fps):
     with DecordDecoder(VIDEOS / name) as decoder:
         assert decoder.info.timeline == "pts"
+        # half a frame of the slowest clip here (10 fps): a duration a frame off fails
         assert decoder.info.duration == pytest.approx(seconds, abs=0.05)
+        # a sample each 1 / fps from 0: floor(seconds x fps) + 1 of them
         assert abs(len(decoder.sample_indices(fps)) - seconds * fps) <= 1
     with PyAVDecoder(VIDEOS / name) as decoder:
         assert decoder.info.timeline == "pts"
@@ -92,8 +94,11 @@ def test_pyav_samples_the_frames_decord_samples(name):
     by_pyav = decode(path, 2, reader=PyAVDecoder)
     assert [frame.index for frame in by_pyav] == [frame.index for frame in by_decord]
     for ours, theirs in zip(by_pyav, by_decord):
+        # the same pts read by both; 1e-4 s is far under a frame (33 to 80 ms here)
         assert ours.t == pytest.approx(theirs.t, abs=1e-4)
+        # the frame nearest each half second is at most half a frame from it
         assert abs(ours.t - round(ours.t * 2) / 2) <= half_frame + 1e-6
+        # the same decoded picture: only the colour conversion's rounding may differ, a level at a pixel
         assert mean_abs_diff(ours.image, theirs.image) < 0.5
 
 
@@ -138,6 +143,7 @@ def test_decord_broken_pts_fall_back_to_frame_index():
         info = decoder.info
         frames = [frame for batch in decoder.frames(2) for frame in batch]
     assert info.timeline == "frame-index"
+    # the container says 13.8 s (videos/README.md)
     assert 0 < info.duration <= 14
     times = [frame.t for frame in frames]
     assert times[0] == 0
@@ -175,6 +181,7 @@ def test_frames_are_the_pictures_at_their_index_on_every_pass(name, reader):
     for frames in passes:
         assert [frame.index for frame in frames] == sorted(truth)
         for frame in frames:
+            # the same picture: colour conversion rounding only
             assert mean_abs_diff(frame.image, truth[frame.index]) < 0.5, frame.index
 
 
@@ -186,6 +193,7 @@ def test_sparse_cinepak_uses_its_irregular_timestamps(reader):
         assert decoder.info.duration == pytest.approx(29.6, abs=0.05)
     frames = decode(path, 1, reader=reader)
     times = [frame.t for frame in frames]
+    # 29.6 s at 1 fps: 30 targets at most, fewer where one sparse frame serves two
     assert len(frames) <= 30
     assert all(later > earlier for earlier, later in zip(times, times[1:]))
     assert times == pytest.approx(decord_start_times(path, [frame.index for frame in frames]), abs=1e-6)
@@ -199,8 +207,10 @@ def test_hevc_uses_the_timeline_decord_can_decode(reader):
         info = decoder.info
         first = next(decoder.frames(1, batch_size=4))
     assert info.timeline == "pts"
+    # 180.0 s less the first pts at 4.94 s: 175.06 s
     assert 174 < info.duration < 176
     assert (info.width, info.height) == (960, 1088)
+    # at 30 fps the frame nearest each second is within 17 ms of it
     assert [frame.t for frame in first] == pytest.approx([0, 1, 2, 3], abs=0.02)
     assert [frame.image.shape for frame in first] == [(1088, 960, 3)] * 4
 
@@ -220,6 +230,7 @@ def test_image_is_rgb_uint8_as_decord_decodes_it(reader):
 def test_channels_are_in_rgb_order(reader):
     frames = decode(VIDEOS / "unit/iscc_band_176x144.mp4", 0.2, reader=reader)  # a band on a red-lit stage
     red, green, blue = np.mean([frame.image.reshape(-1, 3).mean(axis=0) for frame in frames], axis=0)
+    # in BGR order red and blue would trade places and fail any factor above 1
     assert red > 1.5 * blue and red > 1.5 * green
 
 
@@ -248,6 +259,7 @@ def test_auto_reads_a_file_cut_short_up_to_the_cut(tmp_path):
         frames = [frame for batch in decoder.frames(1) for frame in batch]
         assert decoder.reader == "pyav"
     assert [round(frame.t) for frame in frames] == list(range(len(frames)))
+    # the first half of the bytes holds packets up to 15.0 s (the demuxer alone): 16 samples at 1 fps
     assert 10 <= len(frames) <= 20
 
 
@@ -267,6 +279,7 @@ def test_keyframes_mode_yields_keyframes_only():
     assert len(frames) == len(keyframes) == 6
     assert times == pytest.approx([keyframes[frame.index] for frame in frames], abs=1e-9)
     assert all(later > earlier for earlier, later in zip(times, times[1:]))
+    # a keyframe each 5.3 s against a frame each second
     assert len(frames) <= len(decode(path, 1)) / 5
 
 

@@ -64,6 +64,7 @@ def test_a_picture_of_the_woman_finds_her_other_clip_first_and_no_one_else(faces
     _, root, _, before, _ = faces
     hits = before["picture_hits"]
     assert hits and hits[0].face.video == root / BOOK
+    # dlib's same-person distance, the configured faces.threshold
     assert hits[0].distance < 0.6
     assert {hit.face.video for hit in hits} == {root / BOOK}  # the two men are past the threshold
 
@@ -81,6 +82,7 @@ def test_the_faces_of_one_person_appearance_collapse_to_one_identity(faces):
     archive, root, _, _, _ = faces
     for clip in (BOOK, WALK):
         found = _video_faces(archive, root / clip)
+        # walk, the shorter, is 2.97 s: three frames at 1 fps, each showing her face
         assert len(found) >= 3 and len({identity for _, identity in found}) == 1, (clip, found)
     hits = archive.query_like_face(_video_faces(archive, root / WALK)[0][0])
     assert [hit.face.video for hit in hits] == [root / BOOK]  # one hit per appearance, not one per face

@@ -84,6 +84,7 @@ def test_a_file_cut_short_says_how_far_it_reaches_and_how_long_it_was(tmp_path):
     with open_video(path, reader="auto") as decoder:
         frames = [frame for batch in decoder.frames(1) for frame in batch]
         info = decoder.info
+    # the first 300 kB hold packets up to 7.7 s (the demuxer alone): frames at 0 to 7 s
     assert 7 <= info.duration <= 8 and len(frames) == 8
     assert info.declared_duration == pytest.approx(30.533, abs=0.01)
     assert info.cut_short
@@ -98,6 +99,7 @@ def test_a_matroska_file_cut_in_half_is_cut_short_for_either_reader(tmp_path, re
     path.write_bytes(data[: len(data) // 2])
     with open_video(path, reader=reader) as decoder:
         assert decoder.reader == reader
+        # the first half of the bytes holds packets up to 28.3 s (the demuxer alone); the container says 60.15 s
         assert 20 < decoder.info.duration < 40 and decoder.info.declared_duration == pytest.approx(60.15, abs=0.01)
         assert decoder.info.cut_short
 
@@ -138,6 +140,7 @@ def test_ingest_says_a_file_cut_short_and_stats_lists_it_as_partial(tmp_path, op
     events = [json.loads(line) for line in result.stdout.splitlines()]
     [said] = [event for event in events if event["event"] == "cut_short"]
     assert said["path"] == str(cut)
+    # the first 300 kB hold packets up to 7.7 s (the demuxer alone) of the container's 30.53 s
     assert said["indexed_seconds"] == pytest.approx(7.7, abs=0.1)
     assert said["declared_seconds"] == pytest.approx(30.53, abs=0.01)
     assert [event["path"] for event in events if event["event"] == "indexed"] == sorted(

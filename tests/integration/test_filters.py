@@ -32,6 +32,7 @@ def test_a_selective_filter_searched_exactly_agrees_with_the_filtered_index(inge
     finally:
         archive.settings = settings
     assert exact and [h.item.vector_id for h in exact] == [h.item.vector_id for h in filtered]
+    # float32 scores of the same vectors, reached two ways
     assert [h.score for h in exact] == pytest.approx([h.score for h in filtered], abs=1e-5)
     for hit in exact:
         assert hit.video == root / ONE_BY_ONE and 20.0 <= hit.item.t <= 90.0

@@ -182,6 +182,7 @@ def test_in_process_decoding_gives_what_the_child_process_gives():
             results.append(list(worker.decode(clip, 2.0, threading.Event())))
     here, child = results
     assert isinstance(here[-1], Decoded) and here[-1] == child[-1]
+    # 3 s at 2 fps: six frames, then the closing Decoded
     assert len(here) == len(child) > 2
     for a, b in zip(here[:-1], child[:-1]):
         assert (a.index, a.t) == (b.index, b.t)

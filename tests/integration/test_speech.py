@@ -45,6 +45,7 @@ def test_a_spoken_phrase_is_found_at_its_time(heard):
     assert match.start < match.end < BAG_AT
     # a word late in a segment is found where it is said, not where its segment starts
     table = archive.query_said(None, "table")[0].match
+    # "table" is the fifth word at 150 words a minute (0.4 s each): about 1.6 s after BAG_AT
     assert BAG_AT < table.start < BAG_AT + 2.5 and table.start > table.words[0].start + 4
     as_json = hits[0].to_json()
     assert as_json["kind"] == "speech" and as_json["t"] == as_json["start"] and "parking" in as_json["text"].lower()

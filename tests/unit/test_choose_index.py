@@ -8,7 +8,7 @@ import re
 import pytest
 
 from vidsearch.errors import ConfigError
-from vidsearch.index import FLAT_MAX_VECTORS, choose_index
+from vidsearch.index import DEFAULT_BYTES_PER_VECTOR, FLAT_MAX_VECTORS, choose_index
 
 
 @pytest.mark.parametrize(
@@ -46,8 +46,9 @@ def test_choose_index_grid_stays_within_the_default_footprint(n, dim):
         assert plan.kind == "flat"
         return
     nlist = int(re.match(r"IVF(\d+)", plan.factory)[1])
+    # FAISS's guideline of 4 to 16 x sqrt(n) lists, less sqrt(2) for rounding to a power of two; 65536 at most
     assert 2 * math.sqrt(n) <= nlist <= 16 * math.sqrt(n) or nlist == 2**16
-    assert plan.bytes_per_vector <= 128
+    assert plan.bytes_per_vector <= DEFAULT_BYTES_PER_VECTOR
     assert plan.train_size <= n and (plan.quantizer_ef > 0) == ("HNSW" in plan.factory)
 
 

@@ -83,6 +83,7 @@ def test_recall_and_mrr_exact(ranked):
     report = evaluate(manifest, search)
     assert report.queries == 4
     assert report.recall_at == {1: 0.25, 5: 0.5, 10: 0.75}
+    # the same fractions summed in another order: float64 rounding differs by a few 1e-17 at most
     assert report.mrr == pytest.approx((1 + 1 / 3 + 1 / 7) / 4, abs=1e-15)
     assert report.person_box_match_at_10 is None
     assert search.calls == [(q, "all", 10) for q in ("q1", "q2", "q3", "q4")]
