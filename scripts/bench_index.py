@@ -43,10 +43,8 @@ from pathlib import Path
 import numpy as np
 
 from benchkit import memory_status, print_table
-from vidsearch.index import (
-    IndexMeta, IndexPlan, RecallQueries, VectorIndex, choose_index, exact_neighbours, remove_index_files,
-    widen_to_recall,
-)
+from vidsearch.index import IndexMeta, IndexPlan, VectorIndex, choose_index, remove_index_files
+from vidsearch.recall import RecallQueries, exact_neighbours, widen_to_recall
 
 CHUNK = 65536
 SHOT = 16

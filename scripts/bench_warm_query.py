@@ -224,7 +224,7 @@ def search_alone(archive, texts: list[str], k: int = 10) -> dict:
     exact search over the shards. These texts are not the vocabulary phrasings the build tuned the search on."""
     import faiss
 
-    from vidsearch.index import exact_neighbours, recall_at_k
+    from vidsearch.recall import exact_neighbours, recall_at_k
 
     index = archive.indexes()["frame"]
     vectors = archive.text_encoder().embed_texts(texts).astype(np.float32)

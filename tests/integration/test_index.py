@@ -11,10 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vidsearch.index import (
-    MAX_WIDENINGS, RecallQueries, IndexMeta, VectorIndex, choose_index, exact_neighbours, recall_at_k,
-    remove_index_files, widen_to_recall,
-)
+from vidsearch.index import IndexMeta, VectorIndex, choose_index, remove_index_files
+from vidsearch.recall import MAX_WIDENINGS, RecallQueries, exact_neighbours, recall_at_k, widen_to_recall
 from vidsearch.rerank import _MINCORE, PAD_SCORE
 
 DIM = 64  # the tiny CLIP's embedding size

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vidsearch.index import recall_at_k
+from vidsearch.recall import recall_at_k
 
 
 class FindsOnlyItself:

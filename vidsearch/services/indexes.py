@@ -185,7 +185,8 @@ class Indexes:
         return files
 
     def _build(self, kind: Kind, index_kind: str | None = None, memory_budget: int | None = None):
-        from ..index import RecallQueries, VectorIndex, choose_index, exact_neighbours, widen_to_recall
+        from ..index import VectorIndex, choose_index
+        from ..recall import RecallQueries, exact_neighbours, widen_to_recall
 
         meta = self._meta()
         fingerprint = self.catalog.vector_fingerprint(kind)
