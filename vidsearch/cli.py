@@ -12,7 +12,8 @@ import click
 
 from . import terminal
 from .cli_common import (
-    Context, camera_option, domain_errors, ingest_arguments, ingest_options, json_option, kind_option, speech_options,
+    Context, asks_faces, camera_option, checked_query, domain_errors, ingest_arguments, ingest_options, json_option,
+    kind_option, speech_options,
 )
 from .cli_faces import face_query, face_query_options, faces
 from .cli_live import record, watch
@@ -174,23 +175,10 @@ def query(obj: Context, text, k, kind, said, within, tolerant, image, like, min_
 
         vidsearch query "man in red jacket" --said '"evidence bag"' --within 10
     """
-    if any(asked is not None for asked in (face_picture, face_box, like_face, who)):
-        if sum(given is not None for given in (text, image, like, face_picture, like_face, who)) != 1:
-            raise click.UsageError("give one of TEXT, --image, --like, --face, --like-face or --who")
+    if asks_faces(text, image, like, face_picture, face_box, like_face, who):
         return face_query(obj.archive(), k, face_picture, face_box, like_face, who, as_json)
-    if kind == "speech" and said is None:
-        said, text = text, None
-    if said is not None and (image is not None or like is not None):
-        raise click.UsageError("--said goes with TEXT, not with --image or --like")
-    given = sum(given is not None for given in (text, image, like))
-    if given > 1 or (given == 0 and said is None and on_screen is None):
-        raise click.UsageError(
-            "give one of TEXT, --image, --like, --said, --face, --like-face or --who (or --text-on-screen alone)"
-        )
-    if within is not None and (said is None or text is None):
-        raise click.UsageError("--within needs TEXT and --said")
-    if show_timings and text is None:
-        raise click.UsageError("--timings times text queries")
+    text, said = checked_query(text, kind, said, within, image, like, on_screen, show_timings)
+    given = any(way is not None for way in (text, image, like))  # else --said or --text-on-screen alone
     before_command, opening = terminal.process_seconds(), time.perf_counter()
     archive = obj.archive()
     open_ms, timings = (time.perf_counter() - opening) * 1000, {} if show_timings else None
