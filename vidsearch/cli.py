@@ -12,9 +12,11 @@ import click
 
 from . import terminal
 from .cli_common import (
-    Context, camera_option, domain_errors, ingest_arguments, ingest_options, json_option, kind_option, speech_options,
+    Context, asks_faces, camera_option, checked_query, domain_errors, ingest_arguments, ingest_options, json_option,
+    kind_option, speech_options,
 )
 from .cli_faces import face_query, face_query_options, faces
+from .cli_index import index
 from .cli_live import record, watch
 
 
@@ -174,23 +176,10 @@ def query(obj: Context, text, k, kind, said, within, tolerant, image, like, min_
 
         vidsearch query "man in red jacket" --said '"evidence bag"' --within 10
     """
-    if any(asked is not None for asked in (face_picture, face_box, like_face, who)):
-        if sum(given is not None for given in (text, image, like, face_picture, like_face, who)) != 1:
-            raise click.UsageError("give one of TEXT, --image, --like, --face, --like-face or --who")
+    if asks_faces(text, image, like, face_picture, face_box, like_face, who):
         return face_query(obj.archive(), k, face_picture, face_box, like_face, who, as_json)
-    if kind == "speech" and said is None:
-        said, text = text, None
-    if said is not None and (image is not None or like is not None):
-        raise click.UsageError("--said goes with TEXT, not with --image or --like")
-    given = sum(given is not None for given in (text, image, like))
-    if given > 1 or (given == 0 and said is None and on_screen is None):
-        raise click.UsageError(
-            "give one of TEXT, --image, --like, --said, --face, --like-face or --who (or --text-on-screen alone)"
-        )
-    if within is not None and (said is None or text is None):
-        raise click.UsageError("--within needs TEXT and --said")
-    if show_timings and text is None:
-        raise click.UsageError("--timings times text queries")
+    text, said = checked_query(text, kind, said, within, image, like, on_screen, show_timings)
+    given = any(way is not None for way in (text, image, like))  # else --said or --text-on-screen alone
     before_command, opening = terminal.process_seconds(), time.perf_counter()
     archive = obj.archive()
     open_ms, timings = (time.perf_counter() - opening) * 1000, {} if show_timings else None
@@ -295,83 +284,6 @@ def stats(obj: Context, as_json):
         click.echo(json.dumps(result, indent=1))
         return
     terminal.print_stats(result)
-
-
-class ByteSize(click.ParamType):
-    """A size such as 4GB, 512MB, 3GiB or a number of bytes."""
-
-    name = "size"
-    units = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-             "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, int):
-            return value
-        import re
-
-        found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(value))
-        if not found or found.group(2).lower() not in self.units:
-            self.fail(f"{value!r} is not a size like 4GB, 512MB or 3GiB", param, ctx)
-        return int(float(found.group(1)) * self.units[found.group(2).lower()])
-
-
-@cli.group()
-def index():
-    """Manage the vector indexes: exact while small, trained (IVF + exact re-ranking) when large.
-
-    Example:
-
-        vidsearch index info
-    """
-
-
-@index.command("info")
-@json_option
-@click.pass_obj
-@domain_errors
-def index_info(obj: Context, as_json):
-    """Each index's type, vectors, bytes per vector in RAM, recall@10 against exact search and build time.
-
-    Example:
-
-        vidsearch index info --json
-    """
-    archive = obj.archive()
-    terminal.print_index_reports({kind: archive.index_report(kind) for kind in ("frame", "person")}, as_json)
-
-
-@index.command("build")
-@click.option("--kind", "index_kind", type=click.Choice(["flat", "ivf-pq", "ivf-sq8"]),
-              help="Index type; default: chosen for the number of vectors and the memory budget.")
-@click.option("--memory-budget", type=ByteSize(), help="RAM the index may use, e.g. 4GB (per index).")
-@click.option("--vectors", type=click.Choice(["all", "frame", "person"]), default="all", show_default=True,
-              help="Which index to build.")
-@json_option
-@click.pass_obj
-@domain_errors
-def index_build(obj: Context, index_kind, memory_budget, vectors, as_json):
-    """Build the index anew from the Parquet shards, of a chosen type or the one that suits its size.
-
-    Example:
-
-        vidsearch index build --kind ivf-pq --memory-budget 4GB
-    """
-    chosen = ("frame", "person") if vectors == "all" else (vectors,)
-    terminal.print_index_reports(obj.archive().build_index(index_kind, memory_budget, chosen), as_json)
-
-
-@index.command("rebuild")
-@json_option
-@click.pass_obj
-@domain_errors
-def index_rebuild(obj: Context, as_json):
-    """Recreate the indexes from the Parquet shards (they are derived data), each of the type it was.
-
-    Example:
-
-        vidsearch index rebuild
-    """
-    terminal.print_index_reports(obj.archive().rebuild_index(), as_json)
 
 
 @cli.command()
@@ -503,6 +415,7 @@ def serve_command(obj: Context, host, port, token):
 cli.add_command(watch)
 cli.add_command(record)
 cli.add_command(faces)
+cli.add_command(index)
 
 
 def main() -> None:

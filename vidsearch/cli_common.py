@@ -115,3 +115,31 @@ def ingest_arguments(fps, persons, sample, reader, tz, time_from, camera=None) -
         "fps": fps, "persons": persons, "sample": sample, "reader": reader, "camera": camera, "tz": tz,
         "time_from_mtime": time_from == "mtime", "time_from_overlay": time_from == "overlay",
     }
+
+
+def asks_faces(text, image, like, face_picture, face_box, like_face, who) -> bool:
+    """Whether query searches faces (--face, --face-box, --like-face or --who); that way only, then."""
+    if all(asked is None for asked in (face_picture, face_box, like_face, who)):
+        return False
+    if sum(given is not None for given in (text, image, like, face_picture, like_face, who)) != 1:
+        raise click.UsageError("give one of TEXT, --image, --like, --face, --like-face or --who")
+    return True
+
+
+def checked_query(text, kind, said, within, image, like, on_screen, show_timings) -> tuple[str | None, str | None]:
+    """query's TEXT and --said once the ways of querying given are checked to go together: with --kind speech and
+    no --said, TEXT is what was said."""
+    if kind == "speech" and said is None:
+        said, text = text, None
+    if said is not None and (image is not None or like is not None):
+        raise click.UsageError("--said goes with TEXT, not with --image or --like")
+    given = sum(given is not None for given in (text, image, like))
+    if given > 1 or (given == 0 and said is None and on_screen is None):
+        raise click.UsageError(
+            "give one of TEXT, --image, --like, --said, --face, --like-face or --who (or --text-on-screen alone)"
+        )
+    if within is not None and (said is None or text is None):
+        raise click.UsageError("--within needs TEXT and --said")
+    if show_timings and text is None:
+        raise click.UsageError("--timings times text queries")
+    return text, said

@@ -157,7 +157,7 @@ class SpeechConfig:
     model: str  # a faster-whisper model name (downloaded on first use) or a local model folder
     language: str | None  # None: detected per video
     compute_type: str  # "auto": int8 on CPU, float16 on CUDA; or a CTranslate2 compute type
-    cpu_threads: int  # threads the recognizer uses on CPU; 0: half the cores, the rest stay with the video models
+    cpu_threads: int  # threads the recognizer uses on CPU; 0: vidsearch.threads's share (half the cores)
     beam_size: int
     # Whisper's own rule, and where it decodes again at a higher temperature: a stretch is silence when
     # no_speech_prob is above no_speech_threshold and avg_logprob below log_prob_threshold

@@ -1,10 +1,14 @@
 """The CPU's cores shared out between the thread pools of one ingest: every model's pool (PyTorch for CLIP, ONNX
-Runtime for YOLO and any other ONNX model) and the decoder process. Every model stage takes its pool from here.
+Runtime for YOLO and any other ONNX model, CTranslate2 for the speech recognizer) and the decoder process. Every
+model stage takes its pool from here.
 
 Models run one after another in the ingest's thread, so each model's pool gets every core. Decoding runs
 beside them in its own process; on a machine of few cores it gets its core back only while the models' threads
 sleep, so there a pool's idle threads sleep at once instead of spinning for work (ONNX Runtime spins by default,
 and so does the OpenMP runtime under PyTorch). With many cores spinning costs nothing that decoding needs.
+
+The speech recognizer is the exception: it works in a thread of its own beside the picture models, so its pool takes
+half the cores and leaves them the rest.
 """
 
 from __future__ import annotations
@@ -36,6 +40,11 @@ def cores() -> int:
 
 def model_threads() -> int:
     return cores()
+
+
+def speech_threads() -> int:
+    """The speech recognizer's pool (faster-whisper's cpu_threads): half the cores, at least one."""
+    return max(1, cores() // 2)
 
 
 def idle_threads_spin() -> bool:

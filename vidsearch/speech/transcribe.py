@@ -4,7 +4,6 @@ detector (Silero VAD) hears speech, with a guard against the text Whisper writes
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import numpy as np
 from ..config import SpeechConfig
 from ..errors import ConfigError
 from ..records import SpeechSegment, SpokenWord
+from ..threads import speech_threads
 
 log = logging.getLogger("vidsearch")
 
@@ -45,7 +45,7 @@ class Transcriber:
         self.config = config
         cuda = device == "cuda"
         compute_type = config.compute_type if config.compute_type != "auto" else "float16" if cuda else "int8"
-        self.threads = threads = config.cpu_threads or max(1, (os.cpu_count() or 2) // 2)
+        self.threads = threads = config.cpu_threads or speech_threads()
         model = str(Path(config.model)) if Path(config.model).is_dir() else config.model
         log.info("speech model %s on %s (%s, %d CPU threads)", model, device, compute_type, threads)
         try:
