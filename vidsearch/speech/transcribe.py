@@ -12,7 +12,7 @@ import numpy as np
 
 from ..config import SpeechConfig
 from ..errors import ConfigError
-from ..records import SpeechSegment, SpokenWord
+from .records import SpeechSegment, SpokenWord
 
 log = logging.getLogger("vidsearch")
 
