@@ -13,12 +13,14 @@ from .config import Settings
 from .errors import ArchiveError
 from .events import IngestEvent
 from .export import ExportReport, PlayableVideo
-from .records import Box, FaceGroup, FaceHit, Hit, Kind, SpeechHit
+from .faces.records import FaceGroup, FaceHit
+from .records import Box, Hit, Kind
 from .reports import ArchiveStats, Description, EvalOutcome, IndexReport, IngestReport
 from .search import EVERYTHING, SearchFilter
 from .services.indexes import KINDS
 from .services.retracker import RetrackReport
 from .services.searcher import SearchKind
+from .speech.records import SpeechHit
 from .store import Catalog
 
 

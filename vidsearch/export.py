@@ -20,8 +20,9 @@ import numpy as np
 from .config import CropConfig
 from .decode.display import Display
 from .errors import DecodeError
+from .records import Item
+from .speech.records import SpokenWord
 from .speech.subtitles import cues, srt, webvtt
-from .records import Item, SpokenWord
 
 _CLIP_TIME_BASE = Fraction(1, 90000)
 _AAC_FRAME = 1024  # samples per frame the AAC encoder takes

@@ -1,5 +1,5 @@
-"""Records passed between modules: small, typed, and all in this one place, so no module needs another's internals
-to read what it is handed."""
+"""Records passed between modules: small and typed, so no module needs another's internals to read what it is
+handed. What was said and the catalog's faces have theirs beside them (speech/records.py, faces/records.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Literal
 import numpy as np
 
 from .clock import in_zone, iso
+from .speech.records import SpeechMatch, SpeechSegment
 
 Kind = Literal["frame", "person"]
 
@@ -344,77 +345,6 @@ class StoredModel:
         return cls(saved["model"], saved["pretrained"], ModelIdentity(**saved["identity"]))
 
 
-@dataclass(frozen=True, slots=True)
-class SpokenWord:
-    """One word as the speech recognizer heard it, with its time in the video (seconds)."""
-
-    start: float
-    end: float
-    word: str
-    probability: float
-
-    def to_json(self) -> dict:
-        return {
-            "start": round(self.start, 3), "end": round(self.end, 3), "word": self.word.strip(),
-            "probability": round(self.probability, 4),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class SpeechSegment:
-    """A stretch of speech: its text and words, and how sure the recognizer was that it is speech at all."""
-
-    start: float
-    end: float
-    text: str
-    language: str
-    avg_logprob: float  # mean log-probability of its tokens
-    no_speech_prob: float  # the recognizer's belief that the stretch holds no speech
-    words: tuple[SpokenWord, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class SpeechMatch:
-    """Words of one speech segment that a `said` query matched: the span of the matched words and the segment."""
-
-    segment_id: int
-    video: Path
-    start: float  # the first matched word's start
-    end: float  # the last matched word's end
-    text: str
-    words: tuple[SpokenWord, ...]  # every word of the segment
-    matched: tuple[int, ...]  # positions in `words` that the query matched
-
-    def to_json(self) -> dict:
-        return {
-            "start": round(self.start, 3), "end": round(self.end, 3), "text": self.text.strip(),
-            "words": [dict(word.to_json(), matched=i in self.matched) for i, word in enumerate(self.words)],
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class SpeechHit:
-    """A ranked search result among what was said."""
-
-    rank: int
-    score: float
-    match: SpeechMatch
-    camera: str | None = None
-    time: datetime | None = None  # the wall-clock moment of the first matched word
-    frame_id: int | None = None  # the sampled frame nearest to the first matched word: its picture and player
-
-    @property
-    def video(self) -> Path:
-        return self.match.video
-
-    def to_json(self) -> dict:
-        return {
-            "rank": self.rank, "score": round(self.score, 6), "kind": "speech", "video": str(self.video),
-            "camera": self.camera, "t": round(self.match.start, 3), "time": iso(self.time), "id": self.match.segment_id,
-            "frame_id": self.frame_id, **self.match.to_json(),
-        }
-
-
 @dataclass(slots=True)
 class StageSeconds:
     """Time spent in each stage, accumulated over batches (decode: the wait for the decoder process)."""
@@ -510,68 +440,3 @@ class StoredAppearance:
     best_person_id: int | None
     attributes: dict[str, dict[str, float]]
     label: str = "person"
-
-
-@dataclass(frozen=True, slots=True)
-class StoredFace:
-    """A face as the catalog keeps it, with the identity (person appearance) and group (person) it belongs to."""
-
-    id: int
-    video: Path
-    frame_index: int
-    t: float
-    box: Box
-    score: float
-    identity: int
-    span: tuple[float, float]  # its identity's first and last face in the video
-    appearance: int | None  # the person appearance it was found in
-    group: int | None
-    name: str | None
-    origin: VideoOrigin | None
-
-
-@dataclass(frozen=True, slots=True)
-class FaceHit:
-    """One ranked face search result: an identity (a person appearance's faces), shown at its closest face."""
-
-    rank: int
-    distance: float  # descriptor distance to the query face: smaller is closer
-    face: StoredFace
-
-    def to_json(self) -> dict:
-        face, origin = self.face, self.face.origin
-        return {
-            "rank": self.rank, "kind": "face", "distance": round(self.distance, 4), "video": str(face.video),
-            "camera": origin.camera if origin else None, "t": round(face.t, 3),
-            "time": iso(origin.clock_time(face.t)) if origin else None,
-            "start": round(face.span[0], 3), "end": round(face.span[1], 3),
-            "box": [round(v, 1) for v in face.box.as_list()], "id": face.id, "frame_index": face.frame_index,
-            "detector_score": round(face.score, 4), "identity": face.identity, "appearance": face.appearance,
-            "group": face.group, "name": face.name,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class FaceGroup:
-    """A person as face clustering found them: their identities' count, where and when they were seen."""
-
-    id: int
-    name: str | None
-    size: int  # faces
-    appearances: int  # identities: person appearances with a face
-    videos: tuple[Path, ...]
-    cameras: tuple[str, ...]
-    first: StoredFace  # the earliest face (clock time where known, else the first video's first face)
-    last: StoredFace
-    best_face: int  # the face id of its clearest face (largest box), for its thumbnail
-
-    def to_json(self) -> dict:
-        def seen(face: StoredFace) -> dict:
-            time = face.origin.clock_time(face.t) if face.origin else None
-            return {"video": str(face.video), "t": round(face.t, 3), "time": iso(time), "face": face.id}
-
-        return {
-            "group": self.id, "name": self.name, "size": self.size, "appearances": self.appearances,
-            "videos": [str(v) for v in self.videos], "cameras": list(self.cameras),
-            "first": seen(self.first), "last": seen(self.last), "best_face": self.best_face,
-        }

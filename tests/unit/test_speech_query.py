@@ -7,7 +7,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from vidsearch.config import default_settings
-from vidsearch.records import Hit, Item, SpeechHit, SpeechMatch, SpeechSegment, SpokenWord
+from vidsearch.records import Hit, Item
+from vidsearch.speech.records import SpeechHit, SpeechMatch, SpeechSegment, SpokenWord
 from vidsearch.services.speech import RRF_K, fused
 from vidsearch.speech.query import fts_expression, matched_positions, parse_said, similar_words, sound_key
 from vidsearch.speech.transcribe import is_heard

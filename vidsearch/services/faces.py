@@ -17,7 +17,8 @@ import numpy as np
 from ..config import Settings
 from ..errors import ConfigError, NotFoundError
 from ..faces.grouping import regroup
-from ..records import Box, FaceGroup, FaceHit, StoredFace
+from ..faces.records import FaceGroup, FaceHit, StoredFace
+from ..records import Box
 from ..store import Catalog
 from ..store.faces import FaceCatalog
 from .models import Models

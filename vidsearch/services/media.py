@@ -14,8 +14,9 @@ import numpy as np
 from ..config import Settings
 from ..errors import ConfigError, DecodeError, NotFoundError
 from ..export import ExportReport, PlayableVideo
-from ..records import Hit, Item, SpokenWord
+from ..records import Hit, Item
 from ..scan import content_fingerprint
+from ..speech.records import SpokenWord
 from ..store import Catalog
 from ..store.speech import segments_between
 from .searcher import Searcher

@@ -17,6 +17,7 @@ from ..pipeline import decode_worker, track_again
 from ..records import CatalogVideo, ProcessedVideo
 from ..shards import Shards
 from ..store import Catalog
+from ..store.tracks import TrackCatalog
 from .indexes import Indexes
 from .models import Models
 from .writes import WriteGuard
@@ -48,6 +49,7 @@ class Retracker:
     ):
         self.settings = settings
         self.catalog = catalog
+        self.tracks = TrackCatalog(catalog.engine)
         self.shards = shards
         self.models = models
         self.indexes = indexes
@@ -90,7 +92,7 @@ class Retracker:
     def _retrack_video(
         self, video: CatalogVideo, classes: tuple[str, ...], settings: Settings, workers: dict
     ) -> ProcessedVideo | DecodeError | None:
-        by_frame_id = self.catalog.objects_of_video(video.id, classes)
+        by_frame_id = self.tracks.objects_of_video(video.id, classes)
         if not by_frame_id:
             return None
         stored = self.catalog.sampled_frames(video.id)
@@ -107,7 +109,7 @@ class Retracker:
         result = track_again(
             video.path, [frame for _, frame in stored], detections, settings, self.models.embedder(),
             video.sample_fps or settings.sampling.fps, workers[reader], self.models.attribute_reader,
-            first_track=self.catalog.last_track(video.id) + 1,
+            first_track=self.tracks.last_track(video.id) + 1,
         )
         if isinstance(result, DecodeError):
             return result
@@ -119,7 +121,7 @@ class Retracker:
             self.shards.append(video.id, video.path, result.crop_items(person_ids), result.person_vectors)
 
         with self.writes.writing(f"retracking {video.path}"):
-            person_ids = self.catalog.add_tracks(
+            person_ids = self.tracks.add_tracks(
                 video.id, frame_ids, result.persons, result.appearances, classes, write_shard
             )
         self.indexes.caught_up()

@@ -8,9 +8,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..records import Hit, SpeechHit, SpeechMatch
+from ..records import Hit
 from ..search import EVERYTHING, SearchFilter
 from ..speech.query import SaidQuery, fts_expression, matched_positions, parse_said, similar_words, tokens
+from ..speech.records import SpeechHit, SpeechMatch
 from ..speech.subtitles import cues, webvtt
 from ..store import Catalog
 from ..store.speech import (

@@ -10,8 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..records import ProcessedVideo, SpeechSegment
+from ..records import ProcessedVideo
 from .audio import AudioError, read_audio
+from .records import SpeechSegment
 from .transcribe import SpeechUnavailable, Transcriber
 
 

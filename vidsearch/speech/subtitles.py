@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..records import SpokenWord
+from .records import SpokenWord
 
 MAX_CUE_CHARS = 64  # about a line and a half as players show them
 MAX_PAUSE_S = 1.0  # a longer silence between words starts a new cue

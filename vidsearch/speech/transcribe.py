@@ -11,8 +11,8 @@ import numpy as np
 
 from ..config import SpeechConfig
 from ..errors import ConfigError
-from ..records import SpeechSegment, SpokenWord
 from ..threads import speech_threads
+from .records import SpeechSegment, SpokenWord
 
 log = logging.getLogger("vidsearch")
 

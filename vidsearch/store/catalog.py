@@ -13,21 +13,18 @@ from sqlalchemy.engine import Connection
 
 from ..errors import ArchiveError
 from ..records import (
-    Appearance, Box, CatalogVideo, Detection, FoundPerson, Item, Kind, ProcessedVideo, SampledFrame, StoredAppearance,
-    StoredModel, StoredScreenText, VideoFile, VideoOrigin,
+    Box, CatalogVideo, Item, Kind, ProcessedVideo, SampledFrame, StoredAppearance, StoredModel, StoredScreenText,
+    VideoFile, VideoOrigin,
 )
 from .faces import insert_faces
+from .meta import GENERATION, MODEL_KEY, NEXT_VIDEO_ID, bump_generation, new_vector_ids, upsert_meta
 from .schema import (
     alembic_config, appearances_t, detection_values, frames_t, head_revision, meta_t, objects_t, persons_t,
     screen_texts_t, sqlite_pragmas, videos_t,
 )
 from .screen_text import find_screen_texts, screen_text_rows
 from .speech import insert_speech
-
-NEXT_ID = "next_vector_id"
-NEXT_VIDEO_ID = "next_video_id"
-GENERATION = "generation"  # counts the commits that changed which videos (and so which vectors) the catalog holds
-MODEL_KEY = "clip"  # the meta row naming the embedding model of the archive's vectors
+from .tracks import insert_tracks
 
 
 class Catalog:
@@ -87,7 +84,7 @@ class Catalog:
     def set_meta(self, values: dict[str, str]) -> None:
         with self.engine.begin() as conn:
             for key, value in values.items():
-                _upsert_meta(conn, key, value)
+                upsert_meta(conn, key, value)
 
     def stored_model(self) -> StoredModel | None:
         """The embedding model of the archive's vectors; None before the first video is indexed."""
@@ -135,7 +132,7 @@ class Catalog:
     def remove(self, video_ids: Sequence[int]) -> None:
         with self.engine.begin() as conn:
             conn.execute(videos_t.delete().where(videos_t.c.id.in_(video_ids)))
-            _bump_generation(conn)
+            bump_generation(conn)
 
     def replace_video(
         self, video: VideoFile, fingerprint: str, processed: ProcessedVideo,
@@ -155,10 +152,8 @@ class Catalog:
                 timeline=info.timeline, declared_duration=info.declared_duration, reader=processed.reader,
                 sample_fps=processed.sample_fps, frames_skipped=processed.frames_skipped, **_origin_values(origin),
             )
-            first = int(conn.scalar(select(meta_t.c.value).where(meta_t.c.key == NEXT_ID)) or 1)
-            frame_ids = np.arange(first, first + len(frames), dtype=np.int64)
-            person_ids = np.arange(first + len(frames), first + len(frames) + len(persons), dtype=np.int64)
-            _upsert_meta(conn, NEXT_ID, str(first + len(frames) + len(persons)))
+            vector_ids = new_vector_ids(conn, len(frames) + len(persons))
+            frame_ids, person_ids = vector_ids[: len(frames)], vector_ids[len(frames) :]
             if frames:
                 conn.execute(
                     frames_t.insert(),
@@ -167,17 +162,7 @@ class Catalog:
                         for fid, f in zip(frame_ids, frames)
                     ],
                 )
-            if persons:
-                conn.execute(
-                    persons_t.insert(),
-                    [
-                        {
-                            "id": int(pid), "frame_id": int(frame_ids[p.frame_position]),
-                            **detection_values(p.detection), "track": p.track, "embedded": p.embedded,
-                        }
-                        for pid, p in zip(person_ids, persons)
-                    ],
-                )
+            insert_tracks(conn, video_id, frame_ids, persons, person_ids, processed.appearances)
             if processed.objects:
                 conn.execute(
                     objects_t.insert(),
@@ -186,7 +171,6 @@ class Catalog:
                         for o in processed.objects
                     ],
                 )
-            _insert_appearances(conn, video_id, processed.appearances, person_ids)
             if processed.texts:
                 conn.execute(screen_texts_t.insert(), screen_text_rows(video_id, frame_ids, processed.texts))
             insert_faces(conn, video_id, frames, frame_ids, processed.faces)
@@ -199,69 +183,12 @@ class Catalog:
         with self.engine.connect() as conn:
             return find_screen_texts(conn, query, max_edits)
 
-    def add_tracks(
-        self, video_id: int, frame_ids: Sequence[int], persons: Sequence[FoundPerson],
-        appearances: Sequence[Appearance], labels: Sequence[str], before_commit: Callable[[np.ndarray], None],
-    ) -> np.ndarray:
-        """Tracks of newly tracked classes into an indexed video, in one transaction: their detections (`frame_ids`
-        by the persons' frame positions) and appearances join it, and its objects of `labels` leave, being tracked
-        now. `before_commit(person_ids)` runs inside the transaction (the shard with the new vectors); returns the
-        new detections' ids."""
-        with self.engine.begin() as conn:
-            first = int(conn.scalar(select(meta_t.c.value).where(meta_t.c.key == NEXT_ID)) or 1)
-            person_ids = np.arange(first, first + len(persons), dtype=np.int64)
-            _upsert_meta(conn, NEXT_ID, str(first + len(persons)))
-            if persons:
-                conn.execute(
-                    persons_t.insert(),
-                    [
-                        {
-                            "id": int(pid), "frame_id": int(frame_ids[p.frame_position]),
-                            **detection_values(p.detection), "track": p.track, "embedded": p.embedded,
-                        }
-                        for pid, p in zip(person_ids, persons)
-                    ],
-                )
-            _insert_appearances(conn, video_id, appearances, person_ids)
-            video_frames = select(frames_t.c.id).where(frames_t.c.video_id == video_id)
-            conn.execute(
-                objects_t.delete().where(objects_t.c.label.in_(list(labels)), objects_t.c.frame_id.in_(video_frames))
-            )
-            _bump_generation(conn)
-            before_commit(person_ids)
-        return person_ids
-
     def sampled_frames(self, video_id: int) -> list[tuple[int, SampledFrame]]:
         """A video's kept frames in time order, with their ids."""
         query = select(frames_t).where(frames_t.c.video_id == video_id).order_by(frames_t.c.t)
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings()
             return [(r["id"], SampledFrame(frame_index=r["frame_index"], t=r["t"])) for r in rows]
-
-    def objects_of_video(self, video_id: int, labels: Sequence[str]) -> dict[int, list[Detection]]:
-        """A video's untracked detections of some classes, by frame id."""
-        query = (
-            select(objects_t)
-            .join(frames_t, frames_t.c.id == objects_t.c.frame_id)
-            .where(frames_t.c.video_id == video_id, objects_t.c.label.in_(list(labels)))
-            .order_by(objects_t.c.id)
-        )
-        found: dict[int, list[Detection]] = {}
-        with self.engine.connect() as conn:
-            for r in conn.execute(query):
-                found.setdefault(r.frame_id, []).append(
-                    Detection(box=Box(r.x1, r.y1, r.x2, r.y2), score=r.score, label=r.label)
-                )
-        return found
-
-    def last_track(self, video_id: int) -> int:
-        """The largest track number of a video's detections (-1 for none)."""
-        query = (
-            select(func.coalesce(func.max(persons_t.c.track), -1))
-            .join(frames_t, frames_t.c.id == persons_t.c.frame_id).where(frames_t.c.video_id == video_id)
-        )
-        with self.engine.connect() as conn:
-            return int(conn.scalar(query))
 
     # --- vectors' meaning -----------------------------------------------------------------------------
 
@@ -461,7 +388,7 @@ def _replace_row(conn: Connection, video: VideoFile, **values) -> int:
             **values,
         )
     )
-    _bump_generation(conn)
+    bump_generation(conn)
     return video_id
 
 
@@ -471,38 +398,8 @@ def _new_video_id(conn: Connection) -> int:
     video's shard before the catalog commits."""
     counter = int(conn.scalar(select(meta_t.c.value).where(meta_t.c.key == NEXT_VIDEO_ID)) or 1)
     video_id = max(counter, int(conn.scalar(select(func.coalesce(func.max(videos_t.c.id), 0)))) + 1)
-    _upsert_meta(conn, NEXT_VIDEO_ID, str(video_id + 1))
+    upsert_meta(conn, NEXT_VIDEO_ID, str(video_id + 1))
     return video_id
-
-
-def _insert_appearances(
-    conn: Connection, video_id: int, appearances: Sequence[Appearance], person_ids: np.ndarray
-) -> None:
-    if appearances:
-        conn.execute(
-            appearances_t.insert(),
-            [
-                {
-                    "video_id": video_id, "track": a.track, "start": a.start, "end": a.end,
-                    "detections": a.detections, "best_person_id": int(person_ids[a.best]),
-                    "pooled": a.pooled.astype(np.float32).tobytes(),
-                    "attributes": json.dumps(a.attributes) if a.attributes else None, "label": a.label,
-                }
-                for a in appearances
-            ],
-        )
-
-
-def _bump_generation(conn: Connection) -> None:
-    current = int(conn.scalar(select(meta_t.c.value).where(meta_t.c.key == GENERATION)) or 0)
-    _upsert_meta(conn, GENERATION, str(current + 1))
-
-
-def _upsert_meta(conn: Connection, key: str, value: str) -> None:
-    from sqlalchemy.dialects.sqlite import insert
-
-    statement = insert(meta_t).values(key=key, value=value)
-    conn.execute(statement.on_conflict_do_update(index_elements=["key"], set_={"value": value}))
 
 
 def _person_item(row) -> Item:

@@ -11,7 +11,8 @@ import numpy as np
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from ..records import Box, FoundFace, SampledFrame, StoredFace, VideoOrigin
+from ..faces.records import StoredFace
+from ..records import Box, FoundFace, SampledFrame, VideoOrigin
 from .schema import appearances_t, face_groups_t, face_identities_t, faces_t, frames_t, videos_t
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection, Engine
 
-from ..records import SpeechSegment, SpokenWord
+from ..speech.records import SpeechSegment, SpokenWord
 from .schema import speech_segments_t, speech_words_t, videos_t
 
 
