@@ -34,10 +34,13 @@ CLIPS = (
 
 
 def ingest_command(archive, root, options) -> list[str]:
+    # fp32: under auto each new archive times int8 against fp32 and may adopt it, so the killed archive and the
+    # reference could embed the same frames in different precisions
     return [
         sys.executable, "-m", "vidsearch", "--index", str(archive),
         "--clip-model", options["clip_model"], "--clip-pretrained", options["clip_pretrained"],
-        "--yolo-weights", options["yolo_weights"], "--device", "cpu", "ingest", str(root), "--fps", "4", "--json",
+        "--yolo-weights", options["yolo_weights"], "--device", "cpu", "--precision", "fp32",
+        "ingest", str(root), "--fps", "4", "--json",
     ]
 
 
