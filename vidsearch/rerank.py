@@ -172,7 +172,7 @@ class RerankStore:
 
     def rerank(self, queries: np.ndarray, candidates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The best k of each query's candidate ids by exact inner product; -1 ids pad short rows."""
-        scores = np.full(candidates.shape, -np.inf, np.float32)
+        scores = np.empty(candidates.shape, np.float32)  # every block is assigned
         queries_per_block = max(1, self.CHUNK_ROWS // max(1, candidates.shape[1]))  # bounded memory for huge k
         for start in range(0, len(candidates), queries_per_block):
             block = slice(start, start + queries_per_block)
@@ -190,19 +190,21 @@ class RerankStore:
         import faiss
 
         found = candidates >= 0
-        scores = np.full(candidates.shape, -np.inf, np.float32)
         if not found.any():
-            return scores
-        rows, held = self.positions(candidates[found])
+            return np.full(candidates.shape, -np.inf, np.float32)
+        # ids sorted first: numpy's binary search is several times faster for sorted keys, and rows follow ids
+        ids, inverse = np.unique(candidates[found], return_inverse=True)
+        rows, held = self.positions(ids)
         if not held.all():
-            missing = candidates[found][~held][:5].tolist()
-            raise RuntimeError(f"{self.ids_path} lacks vectors the index holds (ids {missing}); rebuild the index")
-        unique, inverse = np.unique(rows, return_inverse=True)
-        if not self._resident(unique):
-            self._prefetch(unique)
-        halves, widened = self._scratch.arrays(len(unique), self.dim)
-        np.take(self._maps()[1].view(np.uint16), unique, axis=0, out=halves, mode="clip")  # "raise" would copy
+            raise RuntimeError(
+                f"{self.ids_path} lacks vectors the index holds (ids {ids[~held][:5].tolist()}); rebuild the index"
+            )
+        if not self._resident(rows):
+            self._prefetch(rows)
+        halves, widened = self._scratch.arrays(len(rows), self.dim)
+        np.take(self._maps()[1].view(np.uint16), rows, axis=0, out=halves, mode="clip")  # "raise" would copy
         exact = widen_float16(halves, widened)
+        scores = np.empty(candidates.shape, np.float32)  # FAISS writes every cell; -1 candidates are reset below
         read_row = np.zeros(candidates.shape, np.int64)
         read_row[found] = inverse
         queries = np.ascontiguousarray(queries, dtype=np.float32)

@@ -206,6 +206,39 @@ def test_a_store_just_read_is_seen_in_memory(built):
     assert store._resident(rows)
 
 
+def _evicted(path: Path) -> bool:
+    """Drop a file from the page cache and say whether the kernel did: some file systems (tmpfs, overlays) keep it."""
+    import ctypes
+    import mmap
+    import os
+
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())  # dirty pages, such as a fresh copy's, are not dropped
+        os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+        pages = (os.fstat(f.fileno()).st_size + mmap.PAGESIZE - 1) // mmap.PAGESIZE
+        mapping = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    status = ctypes.create_string_buffer(pages)
+    view = np.frombuffer(mapping, np.uint8, 1)
+    asked = _MINCORE(view.ctypes.data, pages * mmap.PAGESIZE, status)
+    del view
+    mapping.close()
+    return asked == 0 and not any(byte & 1 for byte in status.raw)
+
+
+def test_a_store_out_of_memory_has_its_rows_read_ahead(index_copy, monkeypatch):
+    """The other side of the check above: rows not in the page cache are asked for all at once before reading."""
+    if _MINCORE is None or not hasattr(__import__("os"), "posix_fadvise"):
+        pytest.skip("no mincore or posix_fadvise on this system")
+    vectors_path = index_copy.with_suffix(".rerank.f16")
+    if not _evicted(vectors_path):
+        pytest.skip(f"the file system of {vectors_path.parent} keeps files in memory")
+    index = VectorIndex(index_copy, META)
+    prefetched = []
+    monkeypatch.setattr(index.store, "_prefetch", prefetched.append)
+    index.search(QUERIES[:1], 10)
+    assert len(prefetched) == 1 and len(prefetched[0]) == min(N, 10 * index.plan.rerank_factor)
+
+
 def test_hnsw_coarse_quantizer_of_large_archives(tmp_path, single_thread, exact_ids):
     """Past 16384 lists the coarse quantizer is an HNSW graph; the same code path on a small index."""
     import faiss
