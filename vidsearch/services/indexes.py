@@ -194,13 +194,13 @@ class Indexes:
         plan = choose_index(len(wanted), meta.dim, memory_budget, index_kind)
         log.info("building the %s index: %s", kind, plan.reason)
         sample = self._sample_vectors(kind, wanted, plan.train_size) if plan.train_size else None
-        index = VectorIndex.build(self.path(kind), meta, plan, self._vector_batches(kind, wanted), sample)
+        index = VectorIndex.build(self.path(kind), meta, plan, self.vector_batches(kind, wanted), sample)
         self._mark_in_sync(kind, fingerprint)
         if self._loaded is not None:
             self._loaded[kind] = index
         if plan.kind != "flat":
             vectors, own_ids = self._recall_queries(kind, wanted)
-            _, exact = exact_neighbours(vectors, self._vector_batches(kind, wanted), k=11)
+            _, exact = exact_neighbours(vectors, self.vector_batches(kind, wanted), k=11)
             # widened on half of each group (texts, examples), measured on the other halves: the figure is not fitted
             halves = [RecallQueries(vectors[rows], exact[rows], own_ids[rows]).halves()
                       for rows in (own_ids < 0, own_ids >= 0)]
@@ -213,8 +213,10 @@ class Indexes:
             self.catalog.set_meta({f"index_recall:{kind}": json.dumps(measured)})
         return index
 
-    def _vector_batches(self, kind: Kind, wanted: np.ndarray, videos_per_batch: int = 64):
-        """(ids, vectors) of one kind from the shards, some videos at a time, so the archive never sits in memory."""
+    def vector_batches(self, kind: Kind, wanted: np.ndarray | None = None, videos_per_batch: int = 64):
+        """(ids, vectors) of one kind from the shards (those of `wanted` ids, or all), some videos at a time, so the
+        archive never sits in memory."""
+        wanted = np.sort(self.catalog.vector_ids(kind)) if wanted is None else wanted
         video_ids = [video.id for video in self.catalog.videos(status="indexed")] if len(wanted) else []
         for start in range(0, len(video_ids), videos_per_batch):
             stored = self.shards.read(video_ids[start : start + videos_per_batch])
@@ -225,7 +227,7 @@ class Indexes:
         """A uniform random sample of about `size` stored vectors, to train a quantizer on."""
         rng = np.random.default_rng(seed)
         chosen = np.sort(rng.choice(wanted, size=min(size, len(wanted)), replace=False))
-        parts = [vectors[np.isin(ids, chosen)] for ids, vectors in self._vector_batches(kind, wanted)]
+        parts = [vectors[np.isin(ids, chosen)] for ids, vectors in self.vector_batches(kind, wanted)]
         return np.concatenate(parts)
 
     def _recall_queries(self, kind: Kind, wanted: np.ndarray, stored: int = 200) -> tuple[np.ndarray, np.ndarray]:
@@ -235,7 +237,7 @@ class Indexes:
         prompts = [p for group in self.models.vocabulary().groups for label in group.labels for p in label.prompts]
         texts = self.models.text_encoder().embed_texts(prompts)
         own_ids = np.sort(np.random.default_rng(1).choice(wanted, size=min(stored, len(wanted)), replace=False))
-        batches = list(self._vector_batches(kind, own_ids))
+        batches = list(self.vector_batches(kind, own_ids))
         example_ids = np.concatenate([ids for ids, _ in batches])
         queries = np.concatenate([texts, *(vectors for _, vectors in batches)]).astype(np.float32)
         return queries, np.concatenate([np.full(len(texts), -1, np.int64), example_ids])
