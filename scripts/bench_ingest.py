@@ -3,6 +3,7 @@
     python scripts/bench_ingest.py --footage ../shared/videos --yolo-weights yolo11n.pt --model ViT-B-32
     python scripts/bench_ingest.py --footage ../shared/videos --files --small-persons 30 --no-baseline
     python scripts/bench_ingest.py --files --clips 3 --no-baseline   # a 3-minute 720p file against its 10 s clips
+                                                                     # in one ingest call, and in one call each
     python scripts/bench_ingest.py --footage ../shared/videos --files scenes/car_traffic_bridge.mp4 --ocr --no-baseline
     python scripts/bench_ingest.py --footage ../shared/videos --vehicles --no-baseline
 
@@ -51,7 +52,7 @@ TRAFFIC_FILES = ("scenes/car_traffic_bridge.mp4", "scenes/rknn_cars-highway.mp4"
 
 def run_pipeline(
     path: Path, clip: tuple[str, str], yolo: str, persons: bool, tiles: str | None, precision: str, settle: Path,
-    ocr: bool, track: str | None, face_detector: str | None,
+    ocr: bool, track: str | None, face_detector: str | None, per_call: bool = False,
 ) -> dict:
     from dataclasses import replace
 
@@ -74,20 +75,29 @@ def run_pipeline(
                 archive.services.models.face_model()
             # nor is the archive's one int8 check: a short clip of persons settles it first
             archive.ingest([settle], persons=True, faces=False)
-            report = archive.ingest([path], persons=persons, ocr=ocr, track=track.split(",") if track else None)
+            # a folder's files one `ingest` call each, as `watch` hands over what settled in a round
+            reports = [
+                archive.ingest([each], persons=persons, ocr=ocr, track=track.split(",") if track else None)
+                for each in (sorted(path.iterdir()) if per_call else [path])
+            ]
             check = archive.services.models.int8_check()
             image_precision = archive.embedder().image_precision
             faces = smallest_faces(Path(folder) / "catalog.sqlite")
-    if report.failed:
-        raise SystemExit(f"{path}: {report.failed[0][1]}")
-    seconds = report.seconds
+    for report in reports:
+        if report.failed:
+            raise SystemExit(f"{path}: {report.failed[0][1]}")
+
+    def total(measure) -> float:
+        return sum(measure(report) for report in reports)
+
     return {
         "precision": image_precision, "int8_check": check.to_json() if check else None,
-        "video_s": report.video_seconds, "wall_s": report.wall_seconds,
-        "sampled": report.frames + report.frames_skipped, "frames": report.frames,
-        "persons": report.persons, "crops": report.person_vectors,
-        "decode_s": seconds.decode, "detect_s": seconds.detect, "embed_s": seconds.embed, "write_s": seconds.write,
-        "read_s": seconds.read, "faces_s": seconds.faces, **faces,
+        "video_s": total(lambda r: r.video_seconds), "wall_s": total(lambda r: r.wall_seconds),
+        "sampled": total(lambda r: r.frames + r.frames_skipped), "frames": total(lambda r: r.frames),
+        "persons": total(lambda r: r.persons), "crops": total(lambda r: r.person_vectors),
+        **{f"{stage}_s": total(lambda r, stage=stage: getattr(r.seconds, stage))
+           for stage in ("decode", "detect", "embed", "write", "read", "faces")},
+        **faces,
     }
 
 
@@ -128,7 +138,7 @@ def one(args) -> None:
     else:
         row = run_pipeline(
             path, clip, args.yolo_weights, args.persons, args.tiles, args.precision, args.footage / SETTLE_CLIP,
-            args.read_text, args.track, args.face_detector,
+            args.read_text, args.track, args.face_detector, args.per_call,
         )
     row["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(row))
@@ -199,6 +209,7 @@ def main() -> None:
     parser.add_argument("--read-text", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--track", help=argparse.SUPPRESS)
     parser.add_argument("--face-detector", help=argparse.SUPPRESS)
+    parser.add_argument("--per-call", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         return one(args)
@@ -232,8 +243,8 @@ def main() -> None:
         rows = [("default", measure(path, args))]
         if args.vehicles:
             rows.append(("persons", measure(path, args, "--track", "person")))
-        if path.is_dir():  # the clips: persons on, as the recording they were cut from
-            pass
+        if path.is_dir():  # the clips: persons on, as the recording they were cut from; and as `watch` hands them
+            rows.append(("per call", measure(path, args, "--per-call")))
         elif path in pasted:
             rows.append(("no tiles", measure(path, args, "--tiles", "off")))
         else:

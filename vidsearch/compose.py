@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from .config import Settings
+from .pipeline import DecodeWorkers
 from .runners import LocalRunner, Runner
 from .services.faces import Faces
 from .services.indexes import Indexes
@@ -36,8 +37,10 @@ class Services:
     media: Media  # thumbs/, frames/, clips/, exports/
     inventory: Inventory
     faces: Faces  # face.faiss and the thumbs/face-*.jpg of faces found with ingest --faces
+    decoders: DecodeWorkers  # decode processes, kept from one ingest to the next
 
     def close(self) -> None:
+        self.decoders.close()
         self.catalog.close()
         self.models.close()
 
@@ -53,6 +56,7 @@ def build_services(settings: Settings) -> Services:
         shards = Shards(folder / "shards")
     models = Models(settings, catalog)
     indexes = Indexes(settings, catalog, shards, models, writes)
+    decoders = DecodeWorkers()
 
     def make_runner(ingest_settings: Settings, ray_address: str | None) -> Runner:
         if ray_address:
@@ -60,14 +64,14 @@ def build_services(settings: Settings) -> Services:
 
             # workers load exactly the model this archive holds
             return RayRunner(replace(ingest_settings, clip=models.worker_clip_config()), ray_address)
-        return LocalRunner(ingest_settings, models)
+        return LocalRunner(ingest_settings, models, decoders)
 
     searcher = Searcher(settings, catalog, shards, models, indexes)
     return Services(
         settings=settings, catalog=catalog, shards=shards, writes=writes, models=models, indexes=indexes,
         ingester=Ingester(settings, catalog, shards, models, indexes, writes, make_runner),
-        retracker=Retracker(settings, catalog, shards, models, indexes, writes),
+        retracker=Retracker(settings, catalog, shards, models, indexes, writes, decoders),
         searcher=searcher, speech=SpeechSearch(catalog, searcher), media=Media(settings, catalog, searcher),
         inventory=Inventory(settings, catalog, models, indexes, searcher),
-        faces=Faces(settings, catalog, models, writes),
+        faces=Faces(settings, catalog, models, writes), decoders=decoders,
     )

@@ -305,6 +305,28 @@ def decode_worker(sampling: SamplingConfig) -> DecodeWorker:
     return DecodeWorker(sampling.reader, sampling.mode, sampling.decode_timeout_s, sampling.decode_cap_s_per_video_s)
 
 
+class DecodeWorkers:
+    """Decode processes kept for an archive's life, one per way of decoding. Successive ingests, and the rounds of a
+    long `watch`, reuse one instead of booting another (an interpreter and PyAV: about a second each). Used under
+    the archive's writer lock, so by one thread at a time."""
+
+    def __init__(self):
+        self._workers: dict[tuple, DecodeWorker] = {}
+
+    def get(self, sampling: SamplingConfig) -> DecodeWorker:
+        """The worker for these settings, started (booting from now on) if there is none yet; one that died or was
+        killed over a file that hung it starts again at its next decode."""
+        key = (sampling.reader, sampling.mode, sampling.decode_timeout_s, sampling.decode_cap_s_per_video_s)
+        if key not in self._workers:
+            self._workers[key] = decode_worker(sampling)
+        return self._workers[key]
+
+    def close(self) -> None:
+        for worker in self._workers.values():
+            worker.close()
+        self._workers.clear()
+
+
 def _run_models(
     work: _VideoWork, batch: list[Frame], embedder: ClipEmbedder, detector: Detector | None,
     text_reader: TextReader | None = None,

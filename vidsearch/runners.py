@@ -9,7 +9,7 @@ from typing import Protocol
 
 from .config import Settings
 from .errors import DecodeError
-from .pipeline import decode_worker, process_videos
+from .pipeline import DecodeWorkers, process_videos
 from .records import ProcessedVideo
 
 Results = Iterator[tuple[Path, ProcessedVideo | DecodeError]]
@@ -24,13 +24,13 @@ class Runner(Protocol):
 
 
 class LocalRunner:
-    """The pipeline in this process, with the archive's loaded models. The decoder process boots on construction,
-    so it starts while the models load."""
+    """The pipeline in this process, with the archive's loaded models and its decode worker for these settings
+    (a new one boots on construction, so it starts while the models load)."""
 
-    def __init__(self, settings: Settings, models):
+    def __init__(self, settings: Settings, models, decoders: DecodeWorkers):
         self.settings = settings
         self.models = models
-        self.decoding = decode_worker(settings.sampling)
+        self.decoding = decoders.get(settings.sampling)
 
     def process(self, paths: list[Path], fps: float, persons: bool, on_frames: Callable[[Path, int], None]) -> Results:
         detector = self.models.detector() if persons else None
@@ -43,4 +43,4 @@ class LocalRunner:
         )
 
     def close(self) -> None:
-        self.decoding.close()
+        """Nothing to release: the decode worker serves the archive's next ingest, and the archive closes it."""

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from shared_files import VIDEOS
+from test_faults import decode_workers
 from vidsearch.events import VideoIndexed, VideoSkipped
 from vidsearch.watch import VideoRemoved, Watcher
 
@@ -69,9 +70,11 @@ def test_watch_indexes_a_slowly_written_file_once_and_whole_and_keeps_up_with_ch
     folder = tmp_path / "recordings"
     (folder / "cam1").mkdir(parents=True)
     first = folder / "cam1" / "2024-05-01_14-00-00.mkv"
+    others = decode_workers()  # of archives other tests left open
     with Archive.open(tmp_path / "archive", **options) as archive, Watching(archive, folder) as watching:
         write_slowly(CLIP, first)
         wait_for(lambda: watching.of(VideoIndexed, first))
+        [decoding] = decode_workers() - others
         time.sleep(3)  # a few more rounds: nothing is indexed twice
         assert len(watching.of(VideoIndexed, first)) == 1
         stored = archive.catalog.video(first)
@@ -81,10 +84,12 @@ def test_watch_indexes_a_slowly_written_file_once_and_whole_and_keeps_up_with_ch
         write_slowly(LONGER, first, pieces=3)  # the recorder rewrote it: indexed again, once
         wait_for(lambda: len(watching.of(VideoIndexed, first)) == 2)
         assert archive.catalog.video(first).size == LONGER.stat().st_size
+        assert decode_workers() == others | {decoding}  # the rounds share one decode process, not one each
 
         first.unlink()
         wait_for(lambda: watching.of(VideoRemoved, first))
         assert archive.catalog.video(first) is None
+    assert decode_workers() == others  # closing the archive ended it
 
     second = folder / "cam1" / "2024-05-01_14-05-00.mkv"
     shutil.copy(CLIP, second)

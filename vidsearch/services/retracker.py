@@ -13,7 +13,7 @@ import numpy as np
 
 from ..config import Settings
 from ..errors import ConfigError, DecodeError
-from ..pipeline import decode_worker, track_again
+from ..pipeline import DecodeWorkers, track_again
 from ..records import CatalogVideo, ProcessedVideo
 from ..shards import Shards
 from ..store import Catalog
@@ -45,7 +45,7 @@ class RetrackReport:
 class Retracker:
     def __init__(
         self, settings: Settings, catalog: Catalog, shards: Shards, models: Models, indexes: Indexes,
-        writes: WriteGuard,
+        writes: WriteGuard, decoders: DecodeWorkers,
     ):
         self.settings = settings
         self.catalog = catalog
@@ -54,6 +54,7 @@ class Retracker:
         self.models = models
         self.indexes = indexes
         self.writes = writes
+        self.decoders = decoders
 
     def retrack(
         self, classes: Sequence[str] | None = None, on_video: Callable[[Path, int | str], None] = lambda p, n: None,
@@ -67,30 +68,25 @@ class Retracker:
             if self.catalog.stored_model() is None:
                 raise ConfigError("the archive holds no indexed video yet: nothing to retrack")
             self.indexes.load()
-            workers = {}
-            try:
-                for video in self.catalog.videos(status="indexed"):
-                    found = self._retrack_video(video, classes, settings, workers)
-                    if found is None:
-                        report.unchanged += 1
-                        continue
-                    if isinstance(found, DecodeError):
-                        report.failed.append((video.path, found.reason))
-                        on_video(video.path, found.reason)
-                        continue
-                    report.videos += 1
-                    report.appearances += len(found.appearances)
-                    report.crops += len(found.person_vectors)
-                    on_video(video.path, len(found.appearances))
-            finally:
-                for worker in workers.values():
-                    worker.close()
+            for video in self.catalog.videos(status="indexed"):
+                found = self._retrack_video(video, classes, settings)
+                if found is None:
+                    report.unchanged += 1
+                    continue
+                if isinstance(found, DecodeError):
+                    report.failed.append((video.path, found.reason))
+                    on_video(video.path, found.reason)
+                    continue
+                report.videos += 1
+                report.appearances += len(found.appearances)
+                report.crops += len(found.person_vectors)
+                on_video(video.path, len(found.appearances))
             self.indexes.save()
         report.wall_seconds = time.perf_counter() - started
         return report
 
     def _retrack_video(
-        self, video: CatalogVideo, classes: tuple[str, ...], settings: Settings, workers: dict
+        self, video: CatalogVideo, classes: tuple[str, ...], settings: Settings
     ) -> ProcessedVideo | DecodeError | None:
         by_frame_id = self.tracks.objects_of_video(video.id, classes)
         if not by_frame_id:
@@ -103,12 +99,10 @@ class Retracker:
             return DecodeError(video.path, "the source file is gone")
         if (status.st_size, status.st_mtime_ns) != (video.size, video.mtime_ns):
             return DecodeError(video.path, "the source file changed since it was indexed: ingest it again")
-        reader = video.reader or settings.sampling.reader
-        if reader not in workers:
-            workers[reader] = decode_worker(replace(settings.sampling, reader=reader))
+        decoding = self.decoders.get(replace(settings.sampling, reader=video.reader or settings.sampling.reader))
         result = track_again(
             video.path, [frame for _, frame in stored], detections, settings, self.models.embedder(),
-            video.sample_fps or settings.sampling.fps, workers[reader], self.models.attribute_reader,
+            video.sample_fps or settings.sampling.fps, decoding, self.models.attribute_reader,
             first_track=self.tracks.last_track(video.id) + 1,
         )
         if isinstance(result, DecodeError):
