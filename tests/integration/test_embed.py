@@ -25,13 +25,16 @@ def config(weights, **changes) -> ClipConfig:
 
 
 def test_vectors_are_normalized_deterministic_and_batch_independent(tiny_clip_weights, frames):
-    embedder = ClipEmbedder(config(tiny_clip_weights), "cpu")
+    # in fp32: int8 quantizes activations with a scale taken over the whole batch, so its vectors depend on their
+    # batch mates by design (the int8 check bounds how far it may move a vector from fp32)
+    embedder = ClipEmbedder(config(tiny_clip_weights, precision="fp32"), "cpu")
     vectors = embedder.embed_images(frames)
     assert vectors.shape == (len(frames), 64) and vectors.dtype == np.float32
     # unit vectors, to float32 rounding over 64 dims
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     one_by_one = np.concatenate([embedder.embed_images([f]) for f in frames[:5]])
-    np.testing.assert_allclose(one_by_one, vectors[:5], atol=2e-3)
+    # the same arithmetic whatever the batch, but summed in other orders by other matrix kernels: float32 rounding
+    np.testing.assert_allclose(one_by_one, vectors[:5], atol=1e-5)
     texts = embedder.embed_texts(["a man in a red jacket", "a white van"])
     assert texts.shape == (2, 64)
     assert embedder.identity.model == "tiny-clip" and embedder.identity.weights.startswith("sha256:")
