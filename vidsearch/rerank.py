@@ -8,6 +8,8 @@ import mmap
 import os
 import secrets
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -53,24 +55,35 @@ def widen_float16(halves: np.ndarray, out: np.ndarray | None = None) -> np.ndarr
     return values
 
 
-class _Scratch(threading.local):
-    """One thread's buffers for re-ranking, kept between searches: a fresh 2 MB array per query costs more in page
-    faults (about 3 ms here for 800 rows of 512 dimensions) than the work done in it. Larger requests get their own."""
+class _Scratch:
+    """Buffers for re-ranking, kept between searches: a fresh 2 MB array per query costs more in page faults (about
+    3 ms here for 800 rows of 512 dimensions) than the work done in it. A search borrows a set and gives it back; at
+    most one set per core is kept, so a server's many idle threads hold none. Larger requests get their own."""
 
-    KEPT_BYTES = 16 << 20
+    KEPT_BYTES = 16 << 20  # per set
 
     def __init__(self):
-        self.halves = np.empty(0, np.uint16)
-        self.widened = np.empty(0, np.int32)
+        self._free: list[tuple[np.ndarray, np.ndarray]] = []
+        self._lock = threading.Lock()
+        self.kept_sets = os.cpu_count() or 1
 
-    def arrays(self, rows: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, dim) uint16 and int32 arrays, reused while they fit in KEPT_BYTES."""
+    @contextmanager
+    def arrays(self, rows: int, dim: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(rows, dim) uint16 and int32 arrays for the length of the `with` block."""
         size = rows * dim
         if size * 6 > self.KEPT_BYTES:
-            return np.empty((rows, dim), np.uint16), np.empty((rows, dim), np.int32)
-        if self.halves.size < size:
-            self.halves, self.widened = np.empty(size, np.uint16), np.empty(size, np.int32)
-        return self.halves[:size].reshape(rows, dim), self.widened[:size].reshape(rows, dim)
+            yield np.empty((rows, dim), np.uint16), np.empty((rows, dim), np.int32)
+            return
+        with self._lock:
+            kept = self._free.pop() if self._free else None
+        if kept is None or kept[0].size < size:
+            kept = np.empty(size, np.uint16), np.empty(size, np.int32)
+        try:
+            yield kept[0][:size].reshape(rows, dim), kept[1][:size].reshape(rows, dim)
+        finally:
+            with self._lock:
+                if len(self._free) < self.kept_sets:
+                    self._free.append(kept)
 
 
 def rerank_paths(index_path: Path) -> tuple[Path, Path]:
@@ -201,17 +214,17 @@ class RerankStore:
             )
         if not self._resident(rows):
             self._prefetch(rows)
-        halves, widened = self._scratch.arrays(len(rows), self.dim)
-        np.take(self._maps()[1].view(np.uint16), rows, axis=0, out=halves, mode="clip")  # "raise" would copy
-        exact = widen_float16(halves, widened)
         scores = np.empty(candidates.shape, np.float32)  # FAISS writes every cell; -1 candidates are reset below
         read_row = np.zeros(candidates.shape, np.int64)
         read_row[found] = inverse
         queries = np.ascontiguousarray(queries, dtype=np.float32)
-        faiss.fvec_inner_products_by_idx(
-            faiss.swig_ptr(scores), faiss.swig_ptr(queries), faiss.swig_ptr(exact), faiss.swig_ptr(read_row),
-            self.dim, len(queries), candidates.shape[1],
-        )
+        with self._scratch.arrays(len(rows), self.dim) as (halves, widened):
+            np.take(self._maps()[1].view(np.uint16), rows, axis=0, out=halves, mode="clip")  # "raise" would copy
+            exact = widen_float16(halves, widened)
+            faiss.fvec_inner_products_by_idx(
+                faiss.swig_ptr(scores), faiss.swig_ptr(queries), faiss.swig_ptr(exact), faiss.swig_ptr(read_row),
+                self.dim, len(queries), candidates.shape[1],
+            )
         scores[~found] = -np.inf
         return scores
 

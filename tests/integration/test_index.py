@@ -239,6 +239,22 @@ def test_a_store_out_of_memory_has_its_rows_read_ahead(index_copy, monkeypatch):
     assert len(prefetched) == 1 and len(prefetched[0]) == min(N, 10 * index.plan.rerank_factor)
 
 
+def test_concurrent_searches_agree_and_keep_at_most_one_set_of_buffers_per_core(built):
+    """A server searches from many threads at once: each search has buffers of its own while it runs, and only as
+    many sets as there are cores stay behind."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    index = VectorIndex(built, META)
+    _, alone = index.search(QUERIES, 10)
+    scratch = index.store._scratch
+    scratch.kept_sets = 2
+    for _ in range(5):
+        with ThreadPoolExecutor(16) as pool:
+            together = list(pool.map(lambda query: index.search(query[None], 10)[1], QUERIES))
+        assert np.array_equal(np.concatenate(together), alone)
+    assert 1 <= len(scratch._free) <= 2
+
+
 def test_hnsw_coarse_quantizer_of_large_archives(tmp_path, single_thread, exact_ids):
     """Past 16384 lists the coarse quantizer is an HNSW graph; the same code path on a small index."""
     import faiss
