@@ -307,8 +307,8 @@ def decode_worker(sampling: SamplingConfig) -> DecodeWorker:
 
 class DecodeWorkers:
     """Decode processes kept for an archive's life, one per way of decoding. Successive ingests, and the rounds of a
-    long `watch`, reuse one instead of booting another (an interpreter and PyAV: about a second each). Used under
-    the archive's writer lock, so by one thread at a time."""
+    long `watch`, reuse one instead of booting another (an interpreter and PyAV: half a second of a core each).
+    Used under the archive's writer lock, so by one thread at a time."""
 
     def __init__(self):
         self._workers: dict[tuple, DecodeWorker] = {}
