@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .threads import cores
+
 ID_BYTES = 8
 PAD_SCORE = float(np.finfo(np.float32).min)  # what FAISS returns beside the -1 ids padding a short result
 _WILLNEED = getattr(mmap, "MADV_WILLNEED", None)  # a read-ahead hint; Windows has no madvise
@@ -58,14 +60,15 @@ def widen_float16(halves: np.ndarray, out: np.ndarray | None = None) -> np.ndarr
 class _Scratch:
     """Buffers for re-ranking, kept between searches: a fresh 2 MB array per query costs more in page faults (about
     3 ms here for 800 rows of 512 dimensions) than the work done in it. A search borrows a set and gives it back; at
-    most one set per core is kept, so a server's many idle threads hold none. Larger requests get their own."""
+    most one set per core this process may use is kept, so a server's many idle threads hold none. Larger requests
+    get their own."""
 
     KEPT_BYTES = 16 << 20  # per set
 
     def __init__(self):
         self._free: list[tuple[np.ndarray, np.ndarray]] = []
         self._lock = threading.Lock()
-        self.kept_sets = os.cpu_count() or 1
+        self.kept_sets = cores()
 
     @contextmanager
     def arrays(self, rows: int, dim: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
