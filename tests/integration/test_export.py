@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import itertools
 import json
 import os
 
@@ -24,9 +25,11 @@ THEORA = "unit/iscc_band_176x144.ogv"
 
 
 def source_frames_near(path, t: float, seconds: float = 0.5) -> list:
-    """The frames within `seconds` of `t`, as the ingest reader decodes the whole file (not the export's seeking)."""
-    frames = PyAVDecoder(path).frames(1000.0, batch_size=8)  # far above any frame rate: every frame
-    return [frame for batch in frames for frame in batch if abs(frame.t - t) <= seconds]
+    """The frames within `seconds` of `t`, as the ingest reader decodes the file from its start (not the export's
+    seeking); the decode stops past them."""
+    frames = (frame for batch in PyAVDecoder(path).frames(1000.0, batch_size=8) for frame in batch)  # every frame
+    near = itertools.takewhile(lambda frame: frame.t <= t + seconds, frames)
+    return [frame for frame in near if frame.t >= t - seconds]
 
 
 def assert_is_the_frame_at(picture: np.ndarray, path, t: float) -> None:
