@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from vidsearch.index import IndexMeta, VectorIndex, choose_index, remove_index_files
-from vidsearch.recall import MAX_WIDENINGS, RecallQueries, exact_neighbours, recall_at_k, widen_to_recall
+from vidsearch.recall import MAX_WIDENINGS, RECALL_TARGET, RecallQueries, exact_neighbours, recall_at_k, widen_to_recall
 from vidsearch.rerank import _MINCORE, PAD_SCORE
 
 DIM = 64  # the tiny CLIP's embedding size
@@ -82,7 +82,8 @@ def test_exact_neighbours_match_brute_force():
 def test_trained_index_finds_the_exact_neighbours(built, exact_ids):
     index = VectorIndex(built, META)
     assert index.plan.kind == "ivf-pq" and index.size == N
-    assert recall_at_k(index, QUERIES, exact_ids) >= 0.9
+    # the planned search alone reaches the target an archive's build widens to (200 queries: spread ~0.007)
+    assert recall_at_k(index, QUERIES, exact_ids) >= RECALL_TARGET
     assert np.array_equal(np.sort(index.ids()), IDS)
     scores, ids = index.search(VECTORS[:3], 5)
     # a vector's own score, re-ranked from its float16 copy, is within 2**-11 (5e-4) of 1
@@ -265,7 +266,7 @@ def test_hnsw_coarse_quantizer_of_large_archives(tmp_path, single_thread, exact_
     index = VectorIndex(path, META)
     quantizer = faiss.downcast_index(faiss.extract_index_ivf(index.index).quantizer)
     assert quantizer.hnsw.efSearch == 48 and index.plan == plan
-    assert recall_at_k(index, QUERIES, exact_ids) >= 0.9
+    assert recall_at_k(index, QUERIES, exact_ids) >= RECALL_TARGET
 
 
 def truncate(path: Path, keep: float) -> None:
