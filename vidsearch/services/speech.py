@@ -23,6 +23,10 @@ from .searcher import Searcher
 # (SIGIR 2009), which damps the difference between the first ranks so that neither list dominates
 RRF_K = 60
 FUSION = f"reciprocal-rank fusion, k={RRF_K}"
+# Whisper's word boundaries run on from one word to the next and fall a few tenths of a second either side of the
+# voice (faster-whisper issues #125, #294); a match starts this much before its first word, never before the middle
+# of the word said before it, so a player seeking there hears the word from its beginning and little else
+SEEK_LEAD_S = 0.25
 
 
 class SpeechSearch:
@@ -114,9 +118,16 @@ def _match(
         return any((segment.id, position) in words.get(w, ()) for w in (word, *(alternatives or {}).get(word, ())))
 
     positions = matched_positions(query, len(segment.words), matches, adjacent=alternatives is None)
-    start = segment.words[positions[0]].start if positions else segment.start
+    start = _seek_start(segment.words, positions[0]) if positions else segment.start
     end = segment.words[positions[-1]].end if positions else segment.end
     return SpeechMatch(segment.id, segment.video, start, end, segment.text, segment.words, positions)
+
+
+def _seek_start(words: Sequence, position: int) -> float:
+    if position == 0:  # the segment's first word: Whisper starts it after the silence, early if anything
+        return words[0].start
+    before = words[position - 1]
+    return max(words[position].start - SEEK_LEAD_S, (before.start + before.end) / 2)
 
 
 def _admitted(hit: SpeechHit, where: SearchFilter) -> bool:
