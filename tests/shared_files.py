@@ -1,4 +1,5 @@
-"""Where the tests find their files: the shared footage, models and eval sets beside the checkout, and this repository.
+"""Where the tests find their files: the shared footage, models and eval sets beside the checkout, and this repository;
+and the few helpers several test modules share.
 
 A plain module, not conftest.py, so that tests at any depth import the same names from it.
 """
@@ -78,3 +79,27 @@ def catalog_at_revision(folder: Path, revision: str, *statements: str) -> Path:
             db.execute(statement)
     old.close()
     return path
+
+
+def time_iou(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Intersection over union of two time spans (0 where they do not meet)."""
+    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
+    union = max(a[1], b[1]) - min(a[0], b[0])
+    return inter / union if union > 0 else 0.0
+
+
+def decode_workers() -> set[int]:
+    """Process ids of this process's decode workers."""
+    children, workers = set(), set()
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            children |= {int(pid) for pid in (task / "children").read_text().split()}
+        except FileNotFoundError:  # a thread that ended meanwhile
+            continue
+    for pid in children:
+        try:
+            if b"vidsearch.decode.worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                workers.add(pid)
+        except FileNotFoundError:  # a child that exited meanwhile
+            continue
+    return workers

@@ -300,9 +300,14 @@ def track_again(
     return work.result(info, decoding.reader, fps, attributes)
 
 
+def _worker_settings(sampling: SamplingConfig) -> tuple:
+    """What a decode worker is started with: workers of equal settings are interchangeable."""
+    return sampling.reader, sampling.mode, sampling.decode_timeout_s, sampling.decode_cap_s_per_video_s
+
+
 def decode_worker(sampling: SamplingConfig) -> DecodeWorker:
     """A decode worker process for these settings, booting from now on."""
-    return DecodeWorker(sampling.reader, sampling.mode, sampling.decode_timeout_s, sampling.decode_cap_s_per_video_s)
+    return DecodeWorker(*_worker_settings(sampling))
 
 
 class DecodeWorkers:
@@ -316,9 +321,9 @@ class DecodeWorkers:
     def get(self, sampling: SamplingConfig) -> DecodeWorker:
         """The worker for these settings, started (booting from now on) if there is none yet; one that died or was
         killed over a file that hung it starts again at its next decode."""
-        key = (sampling.reader, sampling.mode, sampling.decode_timeout_s, sampling.decode_cap_s_per_video_s)
+        key = _worker_settings(sampling)
         if key not in self._workers:
-            self._workers[key] = decode_worker(sampling)
+            self._workers[key] = DecodeWorker(*key)
         return self._workers[key]
 
     def close(self) -> None:

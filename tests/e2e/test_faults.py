@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared_files import VIDEOS, footage_folder
+from shared_files import VIDEOS, decode_workers, footage_folder
 from test_resume import ingest_command, snapshot
 from vidsearch import Archive
 from vidsearch.config import load_settings
@@ -30,23 +30,6 @@ from vidsearch.records import ProcessedVideo
 
 SHORT_CLIP = "unit/intel_asl_thanks.mkv"
 STALL_S = 60  # how long the stalled pipe's writer holds it open
-
-
-def decode_workers() -> set[int]:
-    """Process ids of this process's decode workers."""
-    children, workers = set(), set()
-    for task in Path("/proc/self/task").iterdir():
-        try:
-            children |= {int(pid) for pid in (task / "children").read_text().split()}
-        except FileNotFoundError:  # a thread that ended meanwhile
-            continue
-    for pid in children:
-        try:
-            if b"vidsearch.decode.worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                workers.add(pid)
-        except FileNotFoundError:  # a child that exited meanwhile
-            continue
-    return workers
 
 
 @pytest.fixture

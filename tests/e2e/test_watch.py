@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from shared_files import VIDEOS
-from test_faults import decode_workers
+from shared_files import VIDEOS, decode_workers
 from vidsearch.events import VideoIndexed, VideoSkipped
 from vidsearch.watch import VideoRemoved, Watcher
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from shared_files import footage_folder
+from shared_files import footage_folder, time_iou
 from vidsearch import Archive
 from vidsearch.attributes import load_vocabulary
 from vidsearch.cli import cli
@@ -24,12 +24,6 @@ from vidsearch.errors import ConfigError, NotFoundError
 ONE_BY_ONE = "scenes/intel_one-by-one-person-detection.mp4"
 # when someone is in view (the video's README; accurate to about half a second)
 ONE_BY_ONE_SPANS = [(6.5, 20.0), (23.0, 45.0), (50.5, 70.0), (74.5, 87.0), (92.5, 120.5), (123.5, 136.0)]
-
-
-def time_iou(a: tuple[float, float], b: tuple[float, float]) -> float:
-    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
-    union = max(a[1], b[1]) - min(a[0], b[0])
-    return inter / union if union > 0 else 0.0
 
 
 def appearance_spans(archive: Archive, path: Path) -> list[tuple[float, float]]:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from shared_files import catalog_at_revision, footage_folder, global_options
+from shared_files import catalog_at_revision, footage_folder, global_options, time_iou
 from vidsearch import Archive
 from vidsearch.cli import cli
 from vidsearch.store.tracks import TrackCatalog
@@ -41,12 +41,6 @@ BRIDGE_GLIMPSED = [(0.0, 2.5), (0.0, 3.5), (0.0, 15.75), (0.0, 19.25), (0.0, 18.
 def untracked_vehicles(archive: Archive, video_id: int) -> dict:
     """A video's vehicles still kept as objects per frame (not tracked), by frame id."""
     return TrackCatalog(archive.catalog.engine).objects_of_video(video_id, sorted(VEHICLES))
-
-
-def time_iou(a: tuple[float, float], b: tuple[float, float]) -> float:
-    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
-    union = max(a[1], b[1]) - min(a[0], b[0])
-    return inter / union if union > 0 else 0.0
 
 
 def vehicle_appearances(archive: Archive, path):

@@ -9,7 +9,7 @@ from pathlib import Path
 from vidsearch.config import default_settings
 from vidsearch.records import Hit, Item
 from vidsearch.speech.records import SpeechHit, SpeechMatch, SpeechSegment, SpokenWord
-from vidsearch.services.speech import RRF_K, fused
+from vidsearch.services.speech import RRF_K, SEEK_LEAD_S, fused, seek_start
 from vidsearch.speech.query import fts_expression, matched_positions, parse_said, similar_words, sound_key
 from vidsearch.speech.transcribe import is_heard
 
@@ -75,3 +75,11 @@ def test_reciprocal_rank_fusion_interleaves_the_lists():
     assert [hit.rank for hit in ranking] == [1, 2, 3, 4]
     assert ranking[0].score == ranking[1].score == 1 / (RRF_K + 1)
     assert ranking[1].to_json()["words"] == [{"start": 1.0, "end": 2.0, "word": "bag", "probability": 0.9, "matched": True}]
+
+
+def test_a_match_starts_before_a_word_said_after_another_but_never_before_that_words_middle():
+    words = (SpokenWord(0.4, 1.5, " parking", 0.9), SpokenWord(1.5, 2.0, " lot", 0.9),
+             SpokenWord(2.0, 2.1, " a", 0.9), SpokenWord(2.1, 2.6, " van", 0.9))
+    assert seek_start(words, 0) == 0.4  # the segment's first word, after silence: its own start
+    assert seek_start(words, 1) == 1.5 - SEEK_LEAD_S  # "parking" is long: the whole lead
+    assert seek_start(words, 3) == 2.05  # "a" is short: no earlier than its middle

@@ -118,12 +118,12 @@ def _match(
         return any((segment.id, position) in words.get(w, ()) for w in (word, *(alternatives or {}).get(word, ())))
 
     positions = matched_positions(query, len(segment.words), matches, adjacent=alternatives is None)
-    start = _seek_start(segment.words, positions[0]) if positions else segment.start
+    start = seek_start(segment.words, positions[0]) if positions else segment.start
     end = segment.words[positions[-1]].end if positions else segment.end
     return SpeechMatch(segment.id, segment.video, start, end, segment.text, segment.words, positions)
 
 
-def _seek_start(words: Sequence, position: int) -> float:
+def seek_start(words: Sequence, position: int) -> float:
     if position == 0:  # the segment's first word: Whisper starts it after the silence, early if anything
         return words[0].start
     before = words[position - 1]
