@@ -16,7 +16,7 @@ from .config import CropConfig, DedupConfig, DetectorConfig, cache_dir
 from .dedup import DuplicateFilter
 from .errors import ConfigError
 from .records import Box, Crop, Detection, Frame
-from .threads import onnx_session_options
+from .threads import configure_torch, onnx_session_options
 
 TILE_MODES = ("auto", "on", "off")
 # Below this a whole frame shrinks a 60 px person to 40 px or more, which YOLO still finds; above it tiles pay.
@@ -59,15 +59,19 @@ class Detector:
             raise ConfigError(f"detector {config.weights} has no class {missing}; it knows {sorted(by_name)}")
         self.class_ids = [by_name[label] for label in config.labels]
         self.names = names
+        # ultralytics makes its predictor on the first prediction: made here, with a blank frame, so that what it
+        # sets can be set right before any frame comes. Its device check sets PyTorch's pool, which CLIP runs on, to
+        # a core fewer than the machine has (one of two); vidsearch.threads' count goes back.
+        self._predict_batch([np.zeros((64, 64, 3), np.uint8)])
+        configure_torch()
         if self.runtime == "onnxruntime":
             self._share_cores(exported)
 
     def _share_cores(self, exported: Path) -> None:
-        """ultralytics makes its ONNX Runtime session, without options, on the first prediction: made here, with
-        a blank frame, then replaced by one with the ingest's thread settings (vidsearch.threads)."""
+        """ultralytics makes its ONNX Runtime session without options: replaced by one with the ingest's thread
+        settings (vidsearch.threads)."""
         import onnxruntime
 
-        self._predict_batch([np.zeros((64, 64, 3), np.uint8)])
         self.model.predictor.model.backend.session = onnxruntime.InferenceSession(
             str(exported), onnx_session_options(), providers=["CPUExecutionProvider"]
         )

@@ -73,3 +73,20 @@ def test_the_onnx_session_takes_the_ingests_thread_settings(detector):
     assert options.intra_op_num_threads == threads.model_threads()
     spin = "1" if threads.idle_threads_spin() else "0"
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == spin
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "torch"])
+def test_the_detector_leaves_pytorchs_pool_at_the_ingests_thread_count(tmp_path, runtime):
+    """ultralytics sets PyTorch's pool to a core fewer than the machine has (one of two) as it prepares a model;
+    CLIP runs on that pool after the detector, and would lose the rest."""
+    from dataclasses import replace
+
+    import torch
+
+    from vidsearch import threads
+
+    config = replace(default_settings(tmp_path).detector, weights=str(YOLO_WEIGHTS), cpu_runtime=runtime)
+    detector = Detector(config, "cpu")
+    assert torch.get_num_threads() == threads.model_threads()
+    detector.detect(frames_at(VIDEOS / "scenes/opencv_vtest_pets2009.avi", [10.0]))
+    assert torch.get_num_threads() == threads.model_threads()
