@@ -3,9 +3,13 @@ can refuse int8 on its own."""
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 
-from vidsearch.precision import Int8Check, agrees, compare
+from vidsearch import precision
+from vidsearch.config import default_settings
+from vidsearch.precision import Int8Check, agrees, check_int8, compare
 from vidsearch.records import ModelIdentity
 
 
@@ -54,3 +58,46 @@ def test_a_recorded_check_applies_only_to_its_own_model_and_an_unreadable_row_is
     assert again.applies_to(ModelIdentity("ViT-B-32", "sha256:ab", 512))
     assert not again.applies_to(ModelIdentity("ViT-B-32", "sha256:cd", 512))
     assert Int8Check.from_json('{"model": "ViT-B-32"}') is None and Int8Check.from_json(None) is None
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+class _SlowSometimes:
+    """Two towers that give the same vectors; each pass takes the next of its scripted durations on the clock."""
+
+    def __init__(self, clock: _Clock, fp32_seconds: list[float], int8_seconds: list[float]):
+        self.identity = ModelIdentity("ViT-B-32", "sha256:ab", 4)
+        self.clock, self.fp32_seconds, self.int8_seconds = clock, fp32_seconds, int8_seconds
+
+    def int8_visual(self):
+        return None
+
+    def _pass(self, images, durations: list[float]) -> np.ndarray:
+        self.clock.now += durations.pop(0)
+        return np.tile(np.eye(4)[:1], (len(images), 1))
+
+    def embed_images(self, images):
+        return self._pass(images, self.fp32_seconds)
+
+    def embed_images_int8(self, images):
+        return self._pass(images, self.int8_seconds)
+
+
+def test_each_tower_is_timed_by_its_fastest_of_three_rounds(monkeypatch, tmp_path):
+    """One slow pass (the first, setting up kernels; or the machine busy) does not decide the precision."""
+    clock = _Clock()
+    monkeypatch.setattr(precision, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
+    # fp32 slow only in its first round, int8 only in its second: taken one pass each, int8 looks 4x as fast
+    embedder = _SlowSometimes(clock, [2.0, 1.0, 1.2], [0.5, 3.0, 0.6])
+    reader = types.SimpleNamespace(prompt_vectors=np.eye(4), label_vectors=[np.eye(4)[:2], np.eye(4)[2:]])
+    frames = [np.zeros((8, 8, 3), np.uint8)] * 3
+    check = check_int8(embedder, reader, frames, frames[:2], default_settings(tmp_path).clip)
+    assert embedder.fp32_seconds == embedder.int8_seconds == []  # three rounds each
+    assert check.fp32_images_per_s == 5 / 1.0 and check.int8_images_per_s == 5 / 0.5
+    assert check.speedup == 2.0 and check.precision == "int8"
