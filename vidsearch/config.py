@@ -39,9 +39,12 @@ class DetectorConfig:
     image_size: int
     batch_size: int
     cpu_runtime: str  # "onnxruntime": the same model exported to ONNX, 2.3x faster on CPU, same boxes; or "torch"
-    # "auto": frames over 1.5x image_size on a side are also seen in tiles of image_size at native resolution,
-    # where a far person is not shrunk below what the detector finds; "on": every frame; "off": whole frames only
+    # "auto": frames over 1.5x image_size on a side are also seen in tiles at native resolution, where a far
+    # person is not shrunk below what the detector finds; "on": every frame; "off": whole frames only
     tiles: str
+    # the large tiles' longest side, px: a video whose small tiles (image_size) mostly change goes on in these,
+    # which see fewer pixels twice (vidsearch.detect.SceneTiles)
+    tile_size: int
     tile_overlap: int  # pixels neighbouring tiles share: a person shorter than this is whole in some tile
 
 

@@ -21,6 +21,10 @@ from .threads import configure_torch, onnx_session_options
 TILE_MODES = ("auto", "on", "off")
 # Below this a whole frame shrinks a 60 px person to 40 px or more, which YOLO still finds; above it tiles pay.
 _AUTO_TILES_ABOVE = 1.5
+# YOLO's largest stride: an input's sides are multiples of it
+_STRIDE = 32
+# Frames in small tiles before a video may go on in large ones: its first, and two more to judge by
+_SMALL_TILES_JUDGED_AFTER = 3
 # A tile's box this close to an edge it shares with a neighbour is a cut-off part of someone whole next door.
 _CUT_MARGIN = 2
 
@@ -44,6 +48,8 @@ class Detector:
             raise ConfigError(
                 f"detector tile_overlap must be 0 or more and under half of image_size, not {config.tile_overlap}"
             )
+        if config.tile_size < config.image_size:
+            raise ConfigError(f"detector tile_size must be image_size or more, not {config.tile_size}")
         if "/" in config.weights and not Path(config.weights).is_file():
             raise ConfigError(f"YOLO weights file not found: {config.weights}")
         self.model = YOLO(config.weights, task="detect")
@@ -95,13 +101,16 @@ class Detector:
         sources: list[list[int | list[Detection]]] = []
         for i in tiled:
             sources.append([])
-            for tile in _tiles(frames[i].image.shape, self.config):
+            changed_pixels = 0
+            for tile in scene.tiles(frames[i].image.shape, self.config):
                 if scene.changed(frames[i], tile):
                     scene.latest[tile] = len(runs)
                     runs.append((frames[i], tile))
+                    changed_pixels += tile.width * tile.height
                 sources[-1].append(scene.latest[tile])
+            scene.ran(frames[i].image.shape, self.config, changed_pixels)
         # all changed tiles of all frames in one call, so the detector runs them in full batches
-        found = self._predict([frame.image[tile.y1 : tile.y2, tile.x1 : tile.x2] for frame, tile in runs])
+        found = self._predict_native([frame.image[tile.y1 : tile.y2, tile.x1 : tile.x2] for frame, tile in runs])
         placed = [_placed(in_tile, tile, frame.image.shape) for (frame, tile), in_tile in zip(runs, found)]
         for tile, source in scene.latest.items():
             if isinstance(source, int):
@@ -116,21 +125,40 @@ class Detector:
             return max(shape[:2]) > _AUTO_TILES_ABOVE * self.config.image_size
         return self.config.tiles == "on"
 
-    def _predict(self, images: list[np.ndarray]) -> list[list[Detection]]:
-        # ultralytics runs a list of images as one batch, whatever `batch` says: a frame's 32 tiles would
-        # hold gigabytes of activations at once
-        size = self.config.batch_size
-        batches = (images[start : start + size] for start in range(0, len(images), size))
-        return [found for batch in batches for found in self._predict_batch(batch)]
+    def _predict_native(self, images: list[np.ndarray]) -> list[list[Detection]]:
+        """Each image at its own size, rounded up to the detector's stride: neither shrunk nor enlarged; in batches
+        of as many pixels as batch_size inputs of image_size, so that large tiles take no more memory."""
+        found: list[list[Detection]] = [[] for _ in images]
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for position, image in enumerate(images):
+            by_shape.setdefault(image.shape[:2], []).append(position)
+        for shape, positions in by_shape.items():
+            height, width = (_STRIDE * math.ceil(side / _STRIDE) for side in shape)
+            batch = max(1, self.config.batch_size * self.config.image_size**2 // (height * width))
+            in_shape = self._predict([images[p] for p in positions], (height, width), batch)
+            for position, detections in zip(positions, in_shape):
+                found[position] = detections
+        return found
 
-    def _predict_batch(self, images: list[np.ndarray]) -> list[list[Detection]]:
+    def _predict(
+        self, images: list[np.ndarray], image_size: int | tuple[int, int] | None = None, batch: int | None = None
+    ) -> list[list[Detection]]:
+        # ultralytics runs a list of images as one batch, whatever `batch` says: a frame's tiles would hold
+        # gigabytes of activations at once
+        size = batch or self.config.batch_size
+        batches = (images[start : start + size] for start in range(0, len(images), size))
+        return [found for part in batches for found in self._predict_batch(part, image_size)]
+
+    def _predict_batch(
+        self, images: list[np.ndarray], image_size: int | tuple[int, int] | None = None
+    ) -> list[list[Detection]]:
         results = self.model.predict(
             # ultralytics takes numpy images as BGR
             [image[..., ::-1] for image in images],
             conf=self.config.confidence,
             iou=self.config.merge_iou,
             classes=None if self.config.objects else self.class_ids,
-            imgsz=self.config.image_size,
+            imgsz=image_size or self.config.image_size,
             batch=self.config.batch_size,
             quantize=16 if self.device == "cuda" else None,
             device=self.device,
@@ -153,12 +181,26 @@ class Detector:
 
 class SceneTiles:
     """One video's tiles as last given to the detector: a static camera's tiles are run again only where
-    something moved, judged as the duplicate-frame test judges whole frames (None: every tile, every time)."""
+    something moved, judged as the duplicate-frame test judges whole frames (None: every tile, every time).
+
+    A video starts in small tiles (squares of image_size), so that where little moves little runs. Once its
+    changed small tiles hold more pixels a frame than the large tiles (up to tile_size) hold in all, over the frames
+    after its first, as in crowds and from moving cameras, it goes on in large tiles: fewer pixels seen twice.
+    Without a duplicate test every tile runs every time, so large tiles from the start.
+    """
 
     def __init__(self, dedup: DedupConfig | None):
         self.dedup = dedup
         self._filters: dict[Box, DuplicateFilter] = {}
         self.latest: dict[Box, int | list[Detection]] = {}  # a tile's detections, or its place in the running call
+        self.large = dedup is None
+        self._frames = 0
+        self._small_pixels = 0  # run in small tiles after the first frame, whose tiles are all new
+
+    def tiles(self, shape: tuple[int, ...], config: DetectorConfig) -> list[Box]:
+        if self.large:
+            return _tiles(shape, config.tile_size, config.tile_overlap, fitted=True)
+        return _tiles(shape, config.image_size, config.tile_overlap, fitted=False)
 
     def changed(self, frame: Frame, tile: Box) -> bool:
         if self.dedup is None:
@@ -166,21 +208,35 @@ class SceneTiles:
         cut = Frame(index=frame.index, t=frame.t, image=frame.image[tile.y1 : tile.y2, tile.x1 : tile.x2])
         return not self._filters.setdefault(tile, DuplicateFilter(self.dedup)).is_duplicate(cut)
 
+    def ran(self, shape: tuple[int, ...], config: DetectorConfig, changed_pixels: int) -> None:
+        """After a frame's tiles: `changed_pixels`, what those run held."""
+        self._frames += 1
+        if self.large or self._frames == 1:
+            return
+        self._small_pixels += changed_pixels
+        large = sum(tile.width * tile.height for tile in _tiles(shape, config.tile_size, config.tile_overlap, True))
+        if self._frames >= _SMALL_TILES_JUDGED_AFTER and self._small_pixels > (self._frames - 1) * large:
+            self.large = True
+            self._filters.clear()
+            self.latest.clear()
 
-def _tiles(shape: tuple[int, ...], config: DetectorConfig) -> list[Box]:
-    """Squares of image_size (or the frame's side, if shorter) covering the frame, each sharing at least
-    tile_overlap pixels with its neighbours; all the same size, so they batch as one."""
+
+def _tiles(shape: tuple[int, ...], size: int, overlap: int, fitted: bool) -> list[Box]:
+    """Equal tiles of at most `size` covering the frame, each sharing at least `overlap` pixels with its
+    neighbours, all the same size, so they batch as one. Squares of `size` (or the frame's side, if shorter); or,
+    `fitted`, as few as `size` allows and no larger than that takes (in steps of the detector's stride)."""
     height, width = shape[:2]
 
-    def starts(length: int) -> list[int]:
-        size = min(config.image_size, length)
-        count = max(1, math.ceil((length - config.tile_overlap) / (size - config.tile_overlap)))
+    def spans(length: int) -> tuple[int, list[int]]:
+        count = max(1, math.ceil((length - overlap) / (min(size, length) - overlap)))
+        covering = _STRIDE * math.ceil((length + (count - 1) * overlap) / count / _STRIDE) if fitted else size
+        side = min(length, size, covering)
         if count == 1:
-            return [0]
-        return [round(k * (length - size) / (count - 1)) for k in range(count)]
+            return side, [0]
+        return side, [round(k * (length - side) / (count - 1)) for k in range(count)]
 
-    tile_width, tile_height = min(config.image_size, width), min(config.image_size, height)
-    return [Box(x, y, x + tile_width, y + tile_height) for y in starts(height) for x in starts(width)]
+    (tile_width, xs), (tile_height, ys) = spans(width), spans(height)
+    return [Box(x, y, x + tile_width, y + tile_height) for y in ys for x in xs]
 
 
 def _placed(detections: list[Detection], tile: Box, shape: tuple[int, ...]) -> list[Detection]:

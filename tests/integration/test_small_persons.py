@@ -32,14 +32,34 @@ def test_a_person_entering_a_static_scene_is_new_at_any_resolution(tmp_path, wid
 
 
 @pytest.mark.parametrize("width, height", [(1920, 1080), (3840, 2160)])
-def test_tiles_cover_the_frame_at_native_size_sharing_the_overlap(tmp_path, width, height):
+def test_small_tiles_cover_the_frame_at_native_size_sharing_the_overlap(tmp_path, width, height):
     config = default_settings(tmp_path).detector
-    tiles = _tiles((height, width, 3), config)
+    tiles = _tiles((height, width, 3), config.image_size, config.tile_overlap, fitted=False)
     assert {(t.width, t.height) for t in tiles} == {(config.image_size, config.image_size)}
     xs, ys = sorted({t.x1 for t in tiles}), sorted({t.y1 for t in tiles})
     assert xs[0] == ys[0] == 0 and xs[-1] + config.image_size == width and ys[-1] + config.image_size == height
     steps = [b - a for starts in (xs, ys) for a, b in zip(starts, starts[1:])]
     assert max(steps) <= config.image_size - config.tile_overlap
+
+
+@pytest.mark.parametrize("width, height", [(1280, 720), (1920, 1080), (3840, 2160)])
+def test_large_tiles_cover_the_frame_sharing_the_overlap_with_as_few_pixels_as_tile_size_allows(
+    tmp_path, width, height
+):
+    config = default_settings(tmp_path).detector
+    size, overlap = config.tile_size, config.tile_overlap
+    tiles = _tiles((height, width, 3), size, overlap, fitted=True)
+    [(tile_width, tile_height)] = {(t.width, t.height) for t in tiles}
+    xs, ys = sorted({t.x1 for t in tiles}), sorted({t.y1 for t in tiles})
+    assert len(tiles) == len(xs) * len(ys)
+    assert xs[0] == ys[0] == 0 and xs[-1] + tile_width == width and ys[-1] + tile_height == height
+    for starts, side, length in ((xs, tile_width, width), (ys, tile_height, height)):
+        assert side <= size and (side == length or side % 32 == 0)
+        assert all(b - a <= side - overlap for a, b in zip(starts, starts[1:]))
+        count = len(starts)
+        # one tile fewer of tile_size could not cover the side; tiles a stride smaller could not keep the overlap
+        assert count == 1 or (count - 1) * size - (count - 2) * overlap < length
+        assert side == length or count * (side - 32) - (count - 1) * overlap < length
 
 
 VTEST = "scenes/opencv_vtest_pets2009.avi"
