@@ -67,7 +67,7 @@ class Detector:
         self.names = names
         # ultralytics makes its predictor on the first prediction: made here, with a blank frame, so that what it
         # sets can be set right before any frame comes. Its device check sets PyTorch's pool, which CLIP runs on, to
-        # a core fewer than the machine has (one of two); vidsearch.threads' count goes back.
+        # a core fewer than the machine has, at most 8 (one of two); vidsearch.threads' count goes back.
         self._predict_batch([np.zeros((64, 64, 3), np.uint8)])
         configure_torch()
         if self.runtime == "onnxruntime":

@@ -77,8 +77,8 @@ def test_the_onnx_session_takes_the_ingests_thread_settings(detector):
 
 @pytest.mark.parametrize("runtime", ["onnxruntime", "torch"])
 def test_the_detector_leaves_pytorchs_pool_at_the_ingests_thread_count(tmp_path, runtime):
-    """ultralytics sets PyTorch's pool to a core fewer than the machine has (one of two) as it prepares a model;
-    CLIP runs on that pool after the detector, and would lose the rest."""
+    """ultralytics sets PyTorch's pool to a core fewer than the machine has, at most 8 (one of two), as it prepares
+    a model; CLIP runs on that pool after the detector, and would lose the rest."""
     from dataclasses import replace
 
     import torch
