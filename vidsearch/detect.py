@@ -199,7 +199,7 @@ class SceneTiles:
 
     def tiles(self, shape: tuple[int, ...], config: DetectorConfig) -> list[Box]:
         if self.large:
-            return _tiles(shape, config.tile_size, config.tile_overlap, fitted=True)
+            return _large_tiles(shape, config)
         return _tiles(shape, config.image_size, config.tile_overlap, fitted=False)
 
     def changed(self, frame: Frame, tile: Box) -> bool:
@@ -214,11 +214,15 @@ class SceneTiles:
         if self.large or self._frames == 1:
             return
         self._small_pixels += changed_pixels
-        large = sum(tile.width * tile.height for tile in _tiles(shape, config.tile_size, config.tile_overlap, True))
+        large = sum(tile.width * tile.height for tile in _large_tiles(shape, config))
         if self._frames >= _SMALL_TILES_JUDGED_AFTER and self._small_pixels > (self._frames - 1) * large:
             self.large = True
             self._filters.clear()
             self.latest.clear()
+
+
+def _large_tiles(shape: tuple[int, ...], config: DetectorConfig) -> list[Box]:
+    return _tiles(shape, config.tile_size, config.tile_overlap, fitted=True)
 
 
 def _tiles(shape: tuple[int, ...], size: int, overlap: int, fitted: bool) -> list[Box]:

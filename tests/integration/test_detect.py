@@ -3,6 +3,8 @@ tests/unit/test_crop.py)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from shared_files import VIDEOS, YOLO_WEIGHTS
@@ -90,3 +92,17 @@ def test_the_detector_leaves_pytorchs_pool_at_the_ingests_thread_count(tmp_path,
     assert torch.get_num_threads() == threads.model_threads()
     detector.detect(frames_at(VIDEOS / "scenes/opencv_vtest_pets2009.avi", [10.0]))
     assert torch.get_num_threads() == threads.model_threads()
+
+
+def test_a_crowd_in_720p_goes_on_in_large_tiles_after_three_frames(detector):
+    """Detector.detect tells the video's SceneTiles what its changed tiles held, so a crowd leaves the squares."""
+    from vidsearch.detect import SceneTiles, _tiles
+
+    settings = default_settings(Path("archive"))
+    frames = frames_at(VIDEOS / "scenes/rknn_people-walking.mp4", [0.0, 1.0, 2.0, 3.0])
+    scene = SceneTiles(settings.dedup)
+    detector.detect(frames[:3], scene)
+    assert scene.large
+    large = _tiles(frames[3].image.shape, detector.config.tile_size, detector.config.tile_overlap, fitted=True)
+    assert scene.tiles(frames[3].image.shape, detector.config) == large
+    assert detector.detect(frames[3:], scene)[0]  # the crowd is still found in the large tile
